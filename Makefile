@@ -1,0 +1,41 @@
+# The two set-up commands of the README:
+#   make run   install what is missing, fetch and verify the models, build, run
+#   make test  the same, then every test in the dev and the ASan+UBSan builds
+# Other targets: build, asan, models, deps, bench, format, clean.
+JOBS ?= $(shell nproc)
+SHARED ?= $(abspath ../shared)
+SAMPLE ?= $(SHARED)/data/faces/identities/kit_harington/02.jpg
+
+.PHONY: all run test build asan deps models bench format clean
+
+all: build
+
+deps:
+	@tools/install_deps.sh
+
+models: deps
+	@tools/fetch_models.sh models
+
+build: deps
+	@cmake --preset dev >/dev/null
+	@cmake --build --preset dev -j $(JOBS)
+
+asan: deps
+	@cmake --preset asan >/dev/null
+	@cmake --build --preset asan -j $(JOBS)
+
+run: models build
+	./build/faceauth embed $(SAMPLE)
+
+test: models build asan
+	cd build && ctest --output-on-failure -j $(JOBS)
+	cd build-asan && ctest --output-on-failure -j $(JOBS) -LE slow
+
+bench: models build
+	./build/bench_engine
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-asan build-release build-fuzz

@@ -1,0 +1,197 @@
+/* The neural core: NHWC float32 tensors and a narrow op interface with two
+ * implementations: plain C reference kernels (nn/ref.c, the tests' ground
+ * truth and the fallback) and a fast backend on oneDNN (nn/dnnl.c), chosen at
+ * build time and selectable at run time. Layers are created once at load
+ * (weights repacked, primitives planned for a fixed input size) and are then
+ * immutable and shared by all threads; each thread runs them with its own
+ * struct nn_ctx. Nothing here allocates per frame.
+ *
+ * Also: the TF.js weights-manifest loader (nn/tfjs.c) used by the face-api
+ * nets, and (later) the TF.js graph-model runtime (nn/graph.c). */
+#ifndef FA_NN_NN_H
+#define FA_NN_NN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/arena.h"
+#include "base/status.h"
+
+/* A dense float32 tensor, NHWC. `data` is borrowed: it points into a model's
+ * weight block or a worker's arena. */
+struct nn_tensor {
+    float *data;
+    int32_t n, h, w, c;
+};
+
+static inline size_t nn_tensor_len(const struct nn_tensor *t)
+{
+    return (size_t)t->n * (size_t)t->h * (size_t)t->w * (size_t)t->c;
+}
+
+/* A [1,h,w,c] tensor carved from an arena; data is NULL when it is full. */
+struct nn_tensor nn_tensor_arena(struct fa_arena *a, int32_t h, int32_t w, int32_t c);
+
+/* ------------------------------------------------------------------ backends */
+
+enum nn_backend_kind {
+    NN_BACKEND_REF,  /* plain C loops: slow, obviously correct */
+    NN_BACKEND_FAST, /* oneDNN when built with it, else the reference */
+};
+
+/* Process-wide backend state (for oneDNN: the CPU engine). Immutable after
+ * creation, shared by all threads. */
+struct nn_backend;
+
+/* Create a backend. FAST falls back to REF when the build has no fast
+ * backend. The environment variable FACEAUTH_NN_BACKEND=ref|fast overrides
+ * `kind` (for benchmarks and tests). Runs on: any thread. */
+enum fa_status nn_backend_new(enum nn_backend_kind kind, struct nn_backend **out);
+void nn_backend_free(struct nn_backend *be);
+/* "ref" or "onednn". */
+const char *nn_backend_name(const struct nn_backend *be);
+/* True when this build has a fast backend. */
+bool nn_fast_available(void);
+
+/* Per-thread execution state (oneDNN stream, scratchpad). One per worker;
+ * never shared between threads. Kernels run single-threaded on the calling
+ * thread so that workers can run frames side by side. */
+struct nn_ctx;
+enum fa_status nn_ctx_new(const struct nn_backend *be, struct nn_ctx **out);
+void nn_ctx_free(struct nn_ctx *ctx);
+
+/* --------------------------------------------------------------- activations */
+
+enum nn_act {
+    NN_ACT_NONE,
+    NN_ACT_RELU,
+    NN_ACT_RELU6,
+    NN_ACT_LEAKY,   /* x > 0 ? x : alpha * x */
+    NN_ACT_PRELU,   /* x > 0 ? x : slope[c] * x, per channel */
+    NN_ACT_SIGMOID,
+};
+
+/* Explicit padding of a window: rows before/after, columns before/after. */
+struct nn_pad4 {
+    int32_t t, b, l, r;
+};
+
+/* TensorFlow SAME padding for an in_h x in_w input, a kh x kw window and
+ * stride s: out = ceil(in/s), total = max(0,(out-1)*s+k-in), t = total/2. */
+struct nn_pad4 nn_pad_same(int32_t in_h, int32_t in_w, int32_t kh, int32_t kw, int32_t s);
+
+/* Output size of a window op. */
+static inline int32_t nn_out_dim(int32_t in, int32_t k, int32_t s, int32_t before, int32_t after)
+{
+    return (in + before + after - k) / s + 1;
+}
+
+/* ------------------------------------------------------------- convolutions */
+
+struct nn_conv_desc {
+    int32_t in_h, in_w; /* input size; the layer is planned for exactly this */
+    int32_t kh, kw;
+    int32_t cin, cout;  /* depthwise: cout == cin */
+    int32_t stride;     /* same in both directions */
+    struct nn_pad4 pad;
+    bool depthwise;     /* weights [kh,kw,cin,1] (channel multiplier 1) */
+    enum nn_act act;    /* applied after the bias, fused */
+    float alpha;        /* NN_ACT_LEAKY slope */
+    const float *prelu; /* NN_ACT_PRELU: [cout] slopes, copied at creation */
+};
+
+/* A convolution (dense or depthwise) with bias and activation fused. */
+struct nn_conv;
+
+/* Create a layer. `w` is in TF.js order: [kh,kw,cin,cout] (dense) or
+ * [kh,kw,cin,1] (depthwise); `bias` is [cout] or NULL. Both are copied (the
+ * backend repacks them), so the caller may free its copies afterwards.
+ * FA_ERR_ARG for inconsistent shapes, FA_ERR_NN_BACKEND if the backend
+ * refuses, FA_ERR_NOMEM. Runs on: any thread (load time). */
+enum fa_status nn_conv_new(const struct nn_backend *be, const struct nn_conv_desc *d,
+                           const float *w, const float *bias, struct nn_conv **out);
+void nn_conv_free(struct nn_conv *k);
+/* Output spatial size and channels. */
+void nn_conv_out_shape(const struct nn_conv *k, int32_t *oh, int32_t *ow, int32_t *oc);
+/* Multiply-adds of one run (for GFLOP/s reports). */
+uint64_t nn_conv_macs(const struct nn_conv *k);
+
+/* in: [1, in_h, in_w, cin]; out: [1, oh, ow, cout], caller-allocated, must
+ * not alias in. FA_ERR_ARG when shapes differ from the plan.
+ * Runs on: the thread owning ctx. */
+enum fa_status nn_conv_run(const struct nn_conv *k, struct nn_ctx *ctx, const struct nn_tensor *in,
+                           struct nn_tensor *out);
+
+/* Fully connected: out[o] = act(sum_i in[i] * W[i][o] + b[o]); W is [in, out]
+ * (TF.js order), copied at creation. */
+struct nn_dense;
+enum fa_status nn_dense_new(const struct nn_backend *be, int32_t in, int32_t out_n,
+                            const float *w, const float *bias, enum nn_act act,
+                            struct nn_dense **out);
+void nn_dense_free(struct nn_dense *d);
+/* in: any tensor with `in` elements; out: `out_n` elements (caller's). */
+enum fa_status nn_dense_run(const struct nn_dense *d, struct nn_ctx *ctx, const float *in,
+                            float *out);
+
+/* ------------------------------------------ cheap ops (plain C, any backend) */
+
+/* out = act(a + b), element-wise, same shapes; out may alias a or b. */
+void nn_add(const struct nn_tensor *a, const struct nn_tensor *b, struct nn_tensor *out,
+            enum nn_act act);
+/* In-place activation. `slopes` for PRELU ([c]), alpha for LEAKY. */
+void nn_act_apply(struct nn_tensor *t, enum nn_act act, float alpha, const float *slopes);
+/* Max pooling; padded positions are ignored (TF). out caller-allocated. */
+void nn_maxpool(const struct nn_tensor *in, int32_t k, int32_t s, struct nn_pad4 pad,
+                struct nn_tensor *out);
+/* Average pooling, VALID-style when pad is zero; padded positions are
+ * excluded from the count (TF). */
+void nn_avgpool(const struct nn_tensor *in, int32_t k, int32_t s, struct nn_pad4 pad,
+                struct nn_tensor *out);
+/* Copy `in` into `out` surrounded by `pad`, filling with `value`; out is
+ * [1, in.h+t+b, in.w+l+r, in.c]. */
+void nn_pad(const struct nn_tensor *in, struct nn_pad4 pad, float value, struct nn_tensor *out);
+/* Channel concat of a and b (same h, w): out [1,h,w,a.c+b.c]. */
+void nn_concat_c(const struct nn_tensor *a, const struct nn_tensor *b, struct nn_tensor *out);
+/* Mean over h and w: out has c elements. */
+void nn_global_avgpool(const struct nn_tensor *in, float *out);
+
+/* --------------------------------------------------------- TF.js weights */
+
+/* One tensor of a weights manifest, dequantized to float32 exactly as TF.js
+ * does ((float)((double)q * scale + min) for uint8/uint16; float16 widened). */
+struct nn_weight {
+    char *name;
+    int32_t shape[6];
+    int32_t rank;
+    float *data; /* owned by the nn_weights that holds it */
+    size_t count;
+};
+
+/* All tensors of a weights manifest (`*-weights_manifest.json` + its .bin
+ * shards, or the weightsManifest of a graph model.json). */
+struct nn_weights {
+    struct nn_weight *t;
+    size_t n;
+};
+
+/* Load a face-api weights manifest and its shards from the manifest's
+ * folder. Every tensor's dtype, shape and byte range is checked against the
+ * shard sizes before any data is read; the manifest's total must equal the
+ * shards' total. FA_ERR_MODEL_MISSING (file absent), FA_ERR_MODEL_FORMAT
+ * (malformed JSON, bad dtype, sizes disagree), FA_ERR_NOMEM; `info` names the
+ * file or tensor. Runs on: any thread (load time). */
+enum fa_status nn_weights_load(const char *manifest_path, struct nn_weights *out,
+                               struct fa_errinfo *info);
+/* Same, with the manifest JSON and the concatenated shard bytes in memory
+ * (for fuzzing and tests). */
+enum fa_status nn_weights_parse(const char *json, size_t json_len, const uint8_t *bin,
+                                size_t bin_len, struct nn_weights *out, struct fa_errinfo *info);
+void nn_weights_fini(struct nn_weights *w);
+/* The tensor called `name` with exactly the given shape (rank = number of
+ * dims given, up to 6; pass -1 to accept any size in a dimension), or NULL
+ * with `info` saying what is missing or how the shape differs. */
+const struct nn_weight *nn_weights_get(const struct nn_weights *w, const char *name, int32_t rank,
+                                       const int32_t *shape, struct fa_errinfo *info);
+
+#endif

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install the Debian packages the build and tests need, only those missing.
+# Runs as root (or with sudo available). Debian 12.
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config clang clang-format git ca-certificates
+      libjpeg62-turbo-dev libturbojpeg0-dev libspng-dev libjansson-dev libssl-dev
+      libsqlite3-dev libwebsockets-dev libjwt-dev libargon2-dev libcmocka-dev
+      libdnnl-dev nodejs npm python3 python3-websockets python3-cryptography
+      valgrind)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "install_deps: installing ${missing[*]}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
