@@ -1,0 +1,36 @@
+/* faceauth: the command-line tool. Dispatches to the subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static void usage(FILE *f)
+{
+    fputs("usage: faceauth <command> [args]\n"
+          "face engine:\n"
+          "  detect IMG|DIR...      faces (box, score)\n"
+          "  landmarks IMG|DIR...   faces with 68 landmarks\n"
+          "  embed IMG|DIR...       faces with landmarks and 128-d descriptors\n"
+          "  compare IMG_A IMG_B    distance between the largest faces, same person or not\n"
+          "Run 'faceauth <command> --help' for a command's options.\n",
+          f);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "detect") == 0 || strcmp(cmd, "landmarks") == 0 ||
+        strcmp(cmd, "embed") == 0 || strcmp(cmd, "compare") == 0)
+        return cli_face_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "faceauth: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}
