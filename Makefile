@@ -29,7 +29,7 @@ run: models build
 
 test: models build asan
 	cd build && ctest --output-on-failure -j $(JOBS)
-	cd build-asan && ctest --output-on-failure -j $(JOBS) -LE slow
+	cd build-asan && FA_TEST_QUICK=1 ctest --output-on-failure -j $(JOBS)
 
 bench: models build
 	./build/bench_engine

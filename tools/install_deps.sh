@@ -6,7 +6,7 @@ pkgs=(build-essential cmake pkg-config clang clang-format git ca-certificates
       libjpeg62-turbo-dev libturbojpeg0-dev libspng-dev libjansson-dev libssl-dev
       libsqlite3-dev libwebsockets-dev libjwt-dev libargon2-dev libcmocka-dev
       libdnnl-dev nodejs npm python3 python3-websockets python3-cryptography
-      valgrind)
+      valgrind time)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -92,6 +92,10 @@ enum fa_status face_descriptor_rect(const struct face_models *m, struct face_wor
                                     const struct img *im, const struct face_box *rect,
                                     float desc[FACE_DESCRIPTOR]);
 
+/* Multiply-adds of one run of a loaded network (one bit of enum face_net),
+ * 0 if it is not loaded. For GFLOP/s reports. */
+uint64_t face_models_macs(const struct face_models *m, enum face_net net);
+
 /* Euclidean distance between two descriptors. */
 float face_distance(const float a[FACE_DESCRIPTOR], const float b[FACE_DESCRIPTOR]);
 
