@@ -260,7 +260,7 @@ int main(int argc, char **argv)
     }
 
     const char *isa;
-    double peak = peak_gflops(&isa);
+    double peak = measured_peak(&isa);
     printf("faceauth engine benchmark: %d images letterboxed to 640x480 JPEG q80, %d runs each "
            "after a warm-up, one thread, backend %s\n",
            nimg, runs, nn_backend_name(be));
