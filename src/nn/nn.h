@@ -166,6 +166,8 @@ struct nn_weight {
     int32_t rank;
     float *data; /* owned by the nn_weights that holds it */
     size_t count;
+    bool is_int32; /* dtype int32: data holds the integers as floats (exact:
+                      values beyond +-2^24 are rejected at load) */
 };
 
 /* All tensors of a weights manifest (`*-weights_manifest.json` + its .bin
@@ -176,22 +178,104 @@ struct nn_weights {
 };
 
 /* Load a face-api weights manifest and its shards from the manifest's
- * folder. Every tensor's dtype, shape and byte range is checked against the
+ * folder. A graph model.json is accepted too (its "weightsManifest" is
+ * used). Shard paths must be relative and stay in that folder. Every tensor's dtype, shape and byte range is checked against the
  * shard sizes before any data is read; the manifest's total must equal the
  * shards' total. FA_ERR_MODEL_MISSING (file absent), FA_ERR_MODEL_FORMAT
  * (malformed JSON, bad dtype, sizes disagree), FA_ERR_NOMEM; `info` names the
  * file or tensor. Runs on: any thread (load time). */
 enum fa_status nn_weights_load(const char *manifest_path, struct nn_weights *out,
                                struct fa_errinfo *info);
-/* Same, with the manifest JSON and the concatenated shard bytes in memory
- * (for fuzzing and tests). */
+/* Same, with the manifest JSON (a manifest array, or a model.json object
+ * with "weightsManifest") and the concatenated shard bytes in memory (for
+ * fuzzing and tests); bin_len must equal the manifest's total. On failure
+ * *out is untouched. float16 inf/NaN codes are rejected (FA_ERR_MODEL_FORMAT). */
 enum fa_status nn_weights_parse(const char *json, size_t json_len, const uint8_t *bin,
                                 size_t bin_len, struct nn_weights *out, struct fa_errinfo *info);
+/* Free every tensor; *w is empty ({0}) afterwards. Accepts an empty struct. */
 void nn_weights_fini(struct nn_weights *w);
 /* The tensor called `name` with exactly the given shape (rank = number of
  * dims given, up to 6; pass -1 to accept any size in a dimension), or NULL
  * with `info` saying what is missing or how the shape differs. */
 const struct nn_weight *nn_weights_get(const struct nn_weights *w, const char *name, int32_t rank,
                                        const int32_t *shape, struct fa_errinfo *info);
+
+/* ------------------------------------------------------ TF.js graph models */
+
+/* A TF.js graph model (model.json topology + weightsManifest + .bin shards)
+ * planned at load into a fixed sequence of kernel calls (nn/graph.c): shapes
+ * inferred for one fixed input shape (batch 1), constant sub-graphs folded,
+ * bias and activation fused into the convolution before them, every
+ * activation buffer placed at load in one block (buffers reused once their
+ * last consumer has run). Immutable after load, shared by all threads; a run
+ * allocates nothing from the heap. */
+struct nn_graph;
+
+#define NN_GRAPH_MAX_RANK 4 /* rank of any activation tensor */
+
+struct nn_graph_opts {
+    const int32_t *input_hwc;   /* fixed input [h, w, c], or NULL: the model's */
+    const char *const *outputs; /* node names to return instead of the model's
+                                   outputs (for tests: any computing node), or NULL */
+    size_t n_outputs;
+};
+
+/* Load model.json and its weight shards (read from the file's folder; paths
+ * must be relative and stay there) and plan the graph on backend `be` (which
+ * must outlive the graph) for one input of shape [1, h, w, c]: `input_hwc`,
+ * or the model's input shape when NULL (FA_ERR_ARG when the model does not
+ * fix it, or when input_hwc contradicts a size the model fixes). On FA_OK,
+ * *out owns the graph (nn_graph_free). Errors, with `info` naming the node
+ * or tensor: FA_ERR_MODEL_MISSING (file absent), FA_ERR_MODEL_FORMAT
+ * (malformed JSON, unknown input, cycle, shard sizes), FA_ERR_MODEL_OP (an op
+ * or attribute this runtime does not support), FA_ERR_MODEL_TENSOR (weight
+ * missing or mis-shaped, shapes that do not fit), FA_ERR_NN_BACKEND,
+ * FA_ERR_NOMEM. Runs on: any thread (load time). */
+enum fa_status nn_graph_load(const char *model_json_path, const struct nn_backend *be,
+                             const int32_t *input_hwc, struct nn_graph **out,
+                             struct fa_errinfo *info);
+/* Same with options (input shape, outputs chosen by node name). */
+enum fa_status nn_graph_load_opts(const char *model_json_path, const struct nn_backend *be,
+                                  const struct nn_graph_opts *opts, struct nn_graph **out,
+                                  struct fa_errinfo *info);
+/* Same with model.json and the concatenated shards in memory (fuzzing,
+ * tests); bin_len must equal the manifest's total. `opts` may be NULL. */
+enum fa_status nn_graph_parse(const char *json, size_t json_len, const uint8_t *bin,
+                              size_t bin_len, const struct nn_backend *be,
+                              const struct nn_graph_opts *opts, struct nn_graph **out,
+                              struct fa_errinfo *info);
+/* Accepts NULL. */
+void nn_graph_free(struct nn_graph *g);
+
+/* Bytes a run takes from its arena (one block: every activation and output). */
+size_t nn_graph_arena_bytes(const struct nn_graph *g);
+/* The planned input shape [h, w, c] (the input is [1, h, w, c], NHWC). */
+void nn_graph_input_shape(const struct nn_graph *g, int32_t hwc[3]);
+/* Outputs, in the model's signature order (or the order of opts.outputs). */
+size_t nn_graph_output_count(const struct nn_graph *g);
+/* Node name of output i ("Identity_2"); borrowed, valid while g lives. */
+const char *nn_graph_output_name(const struct nn_graph *g, size_t i);
+/* Signature key of output i ("output_mesh"), or its node name without one. */
+const char *nn_graph_output_key(const struct nn_graph *g, size_t i);
+/* Shape of output i into shape[NN_GRAPH_MAX_RANK]; returns its rank. */
+int32_t nn_graph_output_shape(const struct nn_graph *g, size_t i, int32_t *shape);
+/* Number of floats of output i. */
+size_t nn_graph_output_len(const struct nn_graph *g, size_t i);
+/* Index of the output whose node name or key is `name`, or -1. */
+int nn_graph_output_find(const struct nn_graph *g, const char *name);
+/* Kernel calls per run, after folding and fusion (for tests and logs). */
+size_t nn_graph_step_count(const struct nn_graph *g);
+/* Multiply-adds of one run (convolutions and matrix products). */
+uint64_t nn_graph_macs(const struct nn_graph *g);
+
+/* Run the graph on `input` ([1, h, w, c] floats, NHWC). Takes
+ * nn_graph_arena_bytes(g) from `arena` (FA_ERR_NOMEM when it has less free;
+ * nothing is taken on failure) and writes nn_graph_output_count(g) pointers
+ * into `outputs`: borrowed, pointing into that block, valid until the arena
+ * is reset or released below it. `ctx` must come from the graph's backend
+ * (FA_ERR_ARG otherwise). No heap allocation. Runs on: the thread owning ctx
+ * and arena; several threads may run one graph, each with its own. */
+enum fa_status nn_graph_run(const struct nn_graph *g, struct nn_ctx *ctx,
+                            struct fa_arena *arena, const float *input, float **outputs);
 
 #endif
