@@ -231,7 +231,7 @@ int main(int argc, char **argv)
                 face_landmarks(m, w, im, face, pts);
                 t_lm = ms_since(t3);
                 int64_t t4 = fa_mono_ns();
-                face_descriptor(m, w, im, pts, desc);
+                face_descriptor_box(m, w, im, face, pts, desc);
                 t_desc = ms_since(t4);
             }
             img_free(im);
@@ -250,7 +250,7 @@ int main(int argc, char **argv)
                 img_decode(fa_buf_bytes(&jpeg[i]), &lim, &im2);
                 face_detect(m, w, im2, FACE_DET_TINY, 0.5f, tb, FACE_MAX_FACES, &nt);
                 face_landmarks(m, w, im2, &tb[0], pts);
-                face_descriptor(m, w, im2, pts, desc);
+                face_descriptor_box(m, w, im2, &tb[0], pts, desc);
                 img_free(im2);
                 add(ST_FRAME, ms_since(t5));
                 if (r == 0)

@@ -135,7 +135,8 @@ static enum fa_status run_image(struct engine *e, const struct opts *o, const st
             return rc;
         if (o->cmd == CMD_LANDMARKS)
             continue;
-        rc = face_descriptor(e->models, e->worker, im, faces[i].pts, faces[i].desc);
+        rc = face_descriptor_box(e->models, e->worker, im, &boxes[i], faces[i].pts,
+                                 faces[i].desc);
         if (rc != FA_OK)
             return rc;
     }

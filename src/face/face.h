@@ -86,6 +86,15 @@ enum fa_status face_descriptor(const struct face_models *m, struct face_worker *
                                const struct img *im, const float pts[FACE_LANDMARKS][2],
                                float desc[FACE_DESCRIPTOR]);
 
+/* Exactly face-api's withFaceDescriptors(): as face_descriptor, with the
+ * square also capped by the landmark crop of `box` (the box the landmarks
+ * were computed from), which changes the crop of faces at the left or top
+ * image border. The CLI and the server use this one. */
+enum fa_status face_descriptor_box(const struct face_models *m, struct face_worker *w,
+                                   const struct img *im, const struct face_box *box,
+                                   const float pts[FACE_LANDMARKS][2],
+                                   float desc[FACE_DESCRIPTOR]);
+
 /* Descriptor of an explicit crop rectangle (x, y, w, h; clipped, floored),
  * e.g. the whole image as face-api's recognition example does. */
 enum fa_status face_descriptor_rect(const struct face_models *m, struct face_worker *w,
@@ -101,5 +110,160 @@ float face_distance(const float a[FACE_DESCRIPTOR], const float b[FACE_DESCRIPTO
 
 /* Default same-person threshold on face_distance (documented in README). */
 #define FACE_SAME_THRESHOLD 0.6f
+
+/* ==========================================================================
+ * BlazeFace, FaceMesh and Iris (MediaPipe's models as Human 3.3.6 ships
+ * them): dense mesh, eyelid contours, and the eye-openness signal that
+ * liveness stands on. Implemented in blazeface.c, mesh.c, iris.c (nets),
+ * track.c (streams) and eyes.c (the eye-state machine, pure). Load with
+ * FACE_NET_BLAZEFACE | FACE_NET_MESH | FACE_NET_IRIS.
+ * ========================================================================== */
+
+#define FACE_MESH_POINTS 468
+#define FACE_EYE_CONTOUR 71 /* Iris model: lids, eye rings, brow (PIPELINE.md 7.3) */
+#define FACE_IRIS_POINTS 5  /* centre, inner side, top, outer side, bottom */
+
+/* The subject's eyes: right = mesh points 33 (outer) / 133 (inner), on the
+ * image's left in a non-mirrored picture; left = 263 / 362. */
+enum face_eye_side {
+    FACE_EYE_RIGHT = 0,
+    FACE_EYE_LEFT = 1,
+};
+
+struct face_eye {
+    float contour[FACE_EYE_CONTOUR][3]; /* x, y image px; z raw (64-input units) */
+    float iris[FACE_IRIS_POINTS][3];
+    /* Lid aperture: mean of the three upper-to-lower lid distances (contour
+     * 11-3, 12-4, 13-5) over the corner-to-corner distance (0-8). */
+    double ratio;
+};
+
+struct face_mesh {
+    /* The face box for recognition: BlazeFace's box as FaceMesh refines it
+     * (the mesh's bounding box, squared about its centre), i.e. Human's
+     * mesh box shrunk by 1/1.4; score = the FaceMesh face score. */
+    struct face_box box;
+    /* What placed the FaceMesh crop: the BlazeFace detection (image px,
+     * score = detection score) or, on a tracked frame, the previous mesh
+     * box (score 0). */
+    struct face_box det;
+    int32_t crop[4];  /* square x1, y1, x2, y2 (image px) FaceMesh saw; may reach outside */
+    float score;      /* FaceMesh face score (sigmoid output) */
+    float pts[FACE_MESH_POINTS][3]; /* x, y image px; z raw (192-input units) */
+    struct face_eye eye[2];         /* enum face_eye_side */
+};
+
+/* BlazeFace, then FaceMesh and Iris on each detection: up to `max` faces
+ * with detection score > min_score (<= 0: 0.2, Human's default), highest
+ * score first; a face whose mesh score fails Human's rule
+ * (round(100 * score) / 100 > 0.2) is dropped. Only the subject's left eye
+ * crop (263/362) is mirrored for the Iris model, as MediaPipe does.
+ * FA_ERR_ARG when the three nets are not loaded or the image is empty.
+ * Runs on: the worker's thread. */
+enum fa_status face_mesh_detect(const struct face_models *m, struct face_worker *w,
+                                const struct img *im, float min_score, struct face_mesh *out,
+                                size_t max, size_t *n);
+
+/* ---- the eye-state machine (pure: no networks, no allocation) */
+
+struct face_eyes_params {
+    double closed_rel; /* an eye is closed below closed_rel x its baseline; 0: default */
+    double window_s;   /* baseline: median ratio over this many past seconds; 0: default */
+};
+
+#define FACE_EYES_CLOSED_REL 0.85 /* defaults, chosen by tools/tune_eyes.py */
+#define FACE_EYES_WINDOW_S 2.0
+#define FACE_EYES_HIST 128        /* baseline samples kept (>= window x fps) */
+#define FACE_EYES_MAX_CLOSURE_S 2.0
+
+/* Per-eye open baseline and blink detector. A plain struct the caller owns
+ * (one per stream); fields are private. */
+struct face_eyes {
+    struct face_eyes_params p;
+    int64_t frame;   /* updates so far */
+    int32_t n, head; /* baseline history ring */
+    int64_t hist_ms[FACE_EYES_HIST];
+    float hist[2][FACE_EYES_HIST];
+    bool in_closure; /* a run of closed frames is open */
+    int64_t closure_first, closure_last, closure_t0_ms;
+};
+
+/* One frame's eye state. */
+struct face_eyes_state {
+    int64_t frame;      /* 1-based number of this update */
+    bool face;          /* a face was given */
+    double ratio[2];    /* enum face_eye_side */
+    double baseline[2]; /* causal: from earlier frames only */
+    double relative[2]; /* ratio / baseline */
+    bool eye_closed[2]; /* relative < closed_rel */
+    bool closed;        /* both eyes closed */
+    bool blink;         /* a blink ended here (closed frames, then this open frame) */
+    int64_t blink_first, blink_last; /* its closed frames (frame numbers) */
+};
+
+/* p NULL: defaults. Runs on: any thread. */
+void face_eyes_init(struct face_eyes *e, const struct face_eyes_params *p);
+/* Forget the baseline and any closure in progress (the face changed). */
+void face_eyes_reset(struct face_eyes *e);
+/* Feed one frame taken at t_ms (monotonic); ratio NULL = no face in it (a
+ * closure in progress is then abandoned: no blink without a reopening).
+ * The baseline of each eye is the median of its ratios over the last
+ * window_s seconds, from earlier frames only, leaving out frames where both
+ * eyes were closed (unless a closure lasts beyond FACE_EYES_MAX_CLOSURE_S,
+ * so a wrong baseline recovers); the first frame is its own baseline. A
+ * blink is a run of closed frames followed by an open frame, whatever its
+ * length; one eye closed is never a blink. Runs on: any thread. */
+void face_eyes_update(struct face_eyes *e, int64_t t_ms, const double *ratio,
+                      struct face_eyes_state *out);
+
+/* ---- streams: tracking and eye state per frame */
+
+struct face_stream_params {
+    struct face_eyes_params eyes;
+    float track_min_score;   /* tracked mesh score below this: re-detect; 0: 0.5 */
+    int32_t reset_gap_ms;    /* face re-found after this long without one: changed; 0: 1000 */
+    bool detect_every_frame; /* tracking off (to measure what it saves) */
+};
+
+/* One camera stream: tracking and eye state. A plain struct the caller owns
+ * (one per session; no globals), initialised by face_stream_init; fields
+ * are private. A worker may update any stream, one update at a time. */
+struct face_stream {
+    struct face_stream_params p;
+    bool tracking;      /* crop below comes from the previous frame's mesh */
+    int32_t crop[4];
+    bool had_face;      /* a face was seen before */
+    double last_box[4]; /* last face's mesh box x1, y1, x2, y2 */
+    int64_t last_face_ms;
+    struct face_eyes eyes;
+    uint64_t frames, detector_runs;
+};
+
+struct face_stream_frame {
+    bool face;     /* a face in this frame (then mesh and eyes are set) */
+    bool lost;     /* no face now, one in the previous frame */
+    bool changed;  /* a new face: first one, or re-found far away or after a gap
+                      (the eye baseline was reset) */
+    bool detected; /* BlazeFace ran on this frame (tracking was lost or off) */
+    struct face_mesh mesh;
+    struct face_eyes_state eyes;
+};
+
+/* p NULL: defaults. Runs on: any thread. */
+void face_stream_init(struct face_stream *s, const struct face_stream_params *p);
+/* A frame that could not be used (e.g. undecodable), taken at t_ms: counts
+ * as a frame without a face. Runs on: any thread. */
+void face_stream_skip(struct face_stream *s, int64_t t_ms, struct face_stream_frame *out);
+/* Process the next frame, taken at t_ms (monotonic). The previous frame's
+ * mesh places this frame's crop (MediaPipe's tracking); BlazeFace runs only
+ * when there is no track, when the tracked mesh scores below
+ * track_min_score, or when the face leaves the frame, and then on this same
+ * frame, so tracking loses no frame. The largest detected face is followed.
+ * FA_ERR_ARG when the three nets are not loaded or the image is empty;
+ * nets errors as face_detect. On error the stream is unchanged.
+ * Runs on: the worker's thread. */
+enum fa_status face_stream_update(const struct face_models *m, struct face_worker *w,
+                                  struct face_stream *s, const struct img *im, int64_t t_ms,
+                                  struct face_stream_frame *out);
 
 #endif

@@ -2,52 +2,68 @@
  * a sample outside the crop reads 0, which is what the zero padding holds. */
 #include "face/prep.h"
 
+#include <assert.h>
 #include <math.h>
 
-struct square {
-    const struct img *im;
-    struct prep_rect r;
-    int32_t off_x, off_y; /* where the crop starts inside the square */
+/* Largest network input side (SSD: 512). */
+#define PREP_MAX_S 1024
+
+/* One axis of the resize: for each output index, the two source indices
+ * inside the crop (-1 where the padded square holds zeros) and the weight. */
+struct axis {
+    int32_t i0[PREP_MAX_S], i1[PREP_MAX_S];
+    double d[PREP_MAX_S];
 };
 
-static inline double sample(const struct square *q, int32_t y, int32_t x, int c)
+static void plan_axis(struct axis *a, int32_t S, int32_t L, int32_t off, int32_t len)
 {
-    int32_t cy = y - q->off_y, cx = x - q->off_x;
-    if (cy < 0 || cx < 0 || cy >= q->r.h || cx >= q->r.w)
-        return 0.0;
-    const uint8_t *px = q->im->rgb + ((size_t)(q->r.y + cy) * (size_t)q->im->w + (size_t)(q->r.x + cx)) * 3;
-    return (double)px[c];
+    double ratio = (double)L / (double)S;
+    for (int32_t o = 0; o < S; o++) {
+        double f = ratio * o;
+        int32_t v0 = (int32_t)floor(f);
+        int32_t v1 = (int32_t)ceil(f);
+        if (v1 > L - 1)
+            v1 = L - 1;
+        a->d[o] = f - v0;
+        v0 -= off;
+        v1 -= off;
+        a->i0[o] = v0 >= 0 && v0 < len ? v0 : -1;
+        a->i1[o] = v1 >= 0 && v1 < len ? v1 : -1;
+    }
+}
+
+static inline double px(const uint8_t *row, int32_t i, int c)
+{
+    return row != NULL && i >= 0 ? (double)row[(size_t)i * 3 + (size_t)c] : 0.0;
 }
 
 void prep_crop_resize(const struct img *im, struct prep_rect r, enum prep_pad pad, int32_t S,
                       const struct prep_norm *norm, float *out)
 {
+    static _Thread_local struct axis ax, ay; /* 24 KiB each: off the stack, per thread */
+    assert(S > 0 && S <= PREP_MAX_S);
     int32_t L = r.w > r.h ? r.w : r.h;
-    struct square q = {.im = im, .r = r};
+    int32_t off_x = 0, off_y = 0;
     if (pad == PREP_PAD_CENTRE) {
         /* before = d - ceil(d/2) = floor(d/2) */
-        q.off_x = (L - r.w) / 2;
-        q.off_y = (L - r.h) / 2;
+        off_x = (L - r.w) / 2;
+        off_y = (L - r.h) / 2;
     }
-    double ratio = (double)L / (double)S;
+    plan_axis(&ax, S, L, off_x, r.w);
+    plan_axis(&ay, S, L, off_y, r.h);
+    const size_t stride = (size_t)im->w * 3;
+    const uint8_t *base = im->rgb + (size_t)r.y * stride + (size_t)r.x * 3;
     for (int32_t oy = 0; oy < S; oy++) {
-        double fy = ratio * oy;
-        int32_t y0 = (int32_t)floor(fy);
-        int32_t y1 = (int32_t)ceil(fy);
-        if (y1 > L - 1)
-            y1 = L - 1;
-        double dy = fy - y0;
-        for (int32_t ox = 0; ox < S; ox++) {
-            double fx = ratio * ox;
-            int32_t x0 = (int32_t)floor(fx);
-            int32_t x1 = (int32_t)ceil(fx);
-            if (x1 > L - 1)
-                x1 = L - 1;
-            double dx = fx - x0;
-            float *o = out + ((size_t)oy * (size_t)S + (size_t)ox) * 3;
+        const uint8_t *r0 = ay.i0[oy] >= 0 ? base + (size_t)ay.i0[oy] * stride : NULL;
+        const uint8_t *r1 = ay.i1[oy] >= 0 ? base + (size_t)ay.i1[oy] * stride : NULL;
+        double dy = ay.d[oy];
+        float *o = out + (size_t)oy * (size_t)S * 3;
+        for (int32_t ox = 0; ox < S; ox++, o += 3) {
+            int32_t x0 = ax.i0[ox], x1 = ax.i1[ox];
+            double dx = ax.d[ox];
             for (int c = 0; c < 3; c++) {
-                double tl = sample(&q, y0, x0, c), tr = sample(&q, y0, x1, c);
-                double bl = sample(&q, y1, x0, c), br = sample(&q, y1, x1, c);
+                double tl = px(r0, x0, c), tr = px(r0, x1, c);
+                double bl = px(r1, x0, c), br = px(r1, x1, c);
                 double top = tl + (tr - tl) * dx;
                 double bottom = bl + (br - bl) * dx;
                 float v = (float)(top + (bottom - top) * dy);

@@ -62,6 +62,13 @@ void nn_add(const struct nn_tensor *a, const struct nn_tensor *b, struct nn_tens
             po[i] = pa[i] + pb[i];
         return;
     }
+    if (act == NN_ACT_RELU) { /* the residual blocks' case: keep it vectorisable */
+        for (size_t i = 0; i < n; i++) {
+            float v = pa[i] + pb[i];
+            po[i] = v > 0.0f ? v : 0.0f;
+        }
+        return;
+    }
     for (size_t i = 0; i < n; i++)
         po[i] = nn_ref_act1(pa[i] + pb[i], act, 0.0f, 0.0f);
 }
@@ -128,15 +135,14 @@ void nn_maxpool(const struct nn_tensor *in, int32_t k, int32_t s, struct nn_pad4
         for (int32_t ox = 0; ox < out->w; ox++) {
             struct win r = window(in, k, s, pad, oy, ox);
             float *restrict o = out->data + ((size_t)oy * out->w + ox) * c_n;
-            bool first = true;
-            for (int32_t c = 0; c < c_n; c++)
-                o[c] = 0.0f;
+            /* Start from the window's first element (never a padded one), then
+             * a branch-free max over the rest, channel-innermost. */
+            memcpy(o, in->data + ((size_t)r.y0 * in->w + r.x0) * c_n, (size_t)c_n * sizeof *o);
             for (int32_t y = r.y0; y < r.y1; y++) {
                 for (int32_t x = r.x0; x < r.x1; x++) {
                     const float *restrict p = in->data + ((size_t)y * in->w + x) * c_n;
                     for (int32_t c = 0; c < c_n; c++)
-                        o[c] = first || p[c] > o[c] ? p[c] : o[c];
-                    first = false;
+                        o[c] = p[c] > o[c] ? p[c] : o[c];
                 }
             }
         }
