@@ -38,7 +38,23 @@ enum fa_class {
     X(FA_ERR_MODEL_TENSOR, -42, FA_CLASS_INTERNAL, "model tensor missing or mis-shaped")           \
     X(FA_ERR_MODEL_OP, -43, FA_CLASS_INTERNAL, "model uses an unsupported op")                     \
     X(FA_ERR_NN_BACKEND, -44, FA_CLASS_INTERNAL, "neural backend failure")                         \
-    X(FA_ERR_NO_FACE, -60, FA_CLASS_INPUT, "no face found")
+    X(FA_ERR_NO_FACE, -60, FA_CLASS_INPUT, "no face found")                                        \
+    X(FA_ERR_AUTH, -100, FA_CLASS_AUTH, "invalid credentials")                                     \
+    X(FA_ERR_TOKEN_EXPIRED, -101, FA_CLASS_AUTH, "token expired")                                  \
+    X(FA_ERR_FORBIDDEN, -102, FA_CLASS_FORBIDDEN, "forbidden")                                     \
+    X(FA_ERR_CONFLICT, -103, FA_CLASS_CONFLICT, "already exists")                                  \
+    X(FA_ERR_RATE_LIMIT, -104, FA_CLASS_LIMIT, "rate limit exceeded")                              \
+    X(FA_ERR_SESSION_NOT_FOUND, -105, FA_CLASS_NOT_FOUND, "session not found")                     \
+    X(FA_ERR_SESSION_EXPIRED, -106, FA_CLASS_AUTH, "session expired")                              \
+    X(FA_ERR_SESSION_USED, -107, FA_CLASS_FORBIDDEN, "session already used or finished")           \
+    X(FA_ERR_USER_NOT_FOUND, -108, FA_CLASS_NOT_FOUND, "user not enrolled")                        \
+    X(FA_ERR_CRYPTO, -109, FA_CLASS_INTERNAL, "cryptographic failure")                             \
+    X(FA_ERR_DECRYPT, -110, FA_CLASS_INPUT, "decryption failed: wrong key or tampered data")       \
+    X(FA_ERR_STORE, -111, FA_CLASS_INTERNAL, "storage failure")                                    \
+    X(FA_ERR_STORE_BUSY, -112, FA_CLASS_UNAVAILABLE, "storage busy")                               \
+    X(FA_ERR_BUSY, -113, FA_CLASS_UNAVAILABLE, "server busy, try again")                           \
+    X(FA_ERR_SHUTDOWN, -114, FA_CLASS_UNAVAILABLE, "server shutting down")                         \
+    X(FA_ERR_JSON, -200, FA_CLASS_INPUT, "malformed JSON")
 
 enum fa_status {
 #define FA_STATUS_ENUM(name, value, cls, msg) name = value,

@@ -4,6 +4,10 @@
 #define FA_CLI_CLI_H
 
 int cli_face_main(int argc, char **argv);   /* detect, landmarks, embed, compare */
+int cli_mesh_main(int argc, char **argv);   /* mesh: BlazeFace + FaceMesh + Iris per image */
+int cli_eyes_main(int argc, char **argv);   /* eyes: eye state and blinks of a frame stream */
+int cli_client_main(int argc, char **argv); /* client create|list|revoke|set-method */
+int cli_user_main(int argc, char **argv);   /* user list|delete */
 
 /* Expand files and directories (recursively, sorted) into image paths
  * (.jpg, .jpeg, .png). Returns a NULL-terminated array (free with

@@ -12,6 +12,9 @@ static void usage(FILE *f)
           "  landmarks IMG|DIR...   faces with 68 landmarks\n"
           "  embed IMG|DIR...       faces with landmarks and 128-d descriptors\n"
           "  compare IMG_A IMG_B    distance between the largest faces, same person or not\n"
+          "operator (server data):\n"
+          "  client create|list|revoke|set-method --data-dir DIR ...\n"
+          "  user list|delete --data-dir DIR ...\n"
           "Run 'faceauth <command> --help' for a command's options.\n",
           f);
 }
@@ -26,6 +29,10 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "detect") == 0 || strcmp(cmd, "landmarks") == 0 ||
         strcmp(cmd, "embed") == 0 || strcmp(cmd, "compare") == 0)
         return cli_face_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "client") == 0)
+        return cli_client_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "user") == 0)
+        return cli_user_main(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         usage(stdout);
         return 0;
