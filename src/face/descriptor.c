@@ -403,3 +403,11 @@ enum fa_status desc_run_rect(const struct desc_net *net, struct nn_ctx *ctx, str
         return rc;
     return run_crop(net, ctx, arena, im, r, out);
 }
+
+uint64_t desc_macs(const struct desc_net *net)
+{
+    uint64_t m = nn_conv_macs(net->first);
+    for (int i = 0; i < DS_BLOCKS; i++)
+        m += nn_conv_macs(net->blk[i].c1) + nn_conv_macs(net->blk[i].c2);
+    return m;
+}

@@ -76,4 +76,7 @@ enum fa_status desc_forward(const struct desc_net *net, struct nn_ctx *ctx, stru
                             const float *input, float out[FACE_DESCRIPTOR], desc_tap_fn tap,
                             void *tap_arg);
 
+/* Multiply-adds of the convolutions of one run (GFLOP/s reports). */
+uint64_t desc_macs(const struct desc_net *net);
+
 #endif

@@ -354,3 +354,15 @@ enum fa_status lm68_run(const struct lm68_net *net, struct nn_ctx *ctx, struct f
     lm68_postprocess(raw, r.w, r.h, fmax(box->x, 0.0), fmax(box->y, 0.0), NULL, pts);
     return FA_OK;
 }
+
+uint64_t lm68_macs(const struct lm68_net *net)
+{
+    uint64_t m = 0;
+    for (int b = 0; b < LM_BLOCKS; b++)
+        for (int c = 0; c < LM_CONVS; c++) {
+            if (net->conv[b][c].dw != NULL)
+                m += nn_conv_macs(net->conv[b][c].dw);
+            m += nn_conv_macs(net->conv[b][c].pw);
+        }
+    return m;
+}

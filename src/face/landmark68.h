@@ -61,4 +61,7 @@ void lm68_postprocess(const float raw[LM68_OUTPUTS], int32_t crop_w, int32_t cro
                       double origin_x, double origin_y, float rel[LM68_OUTPUTS],
                       float pts[FACE_LANDMARKS][2]);
 
+/* Multiply-adds of the convolutions of one run (GFLOP/s reports). */
+uint64_t lm68_macs(const struct lm68_net *net);
+
 #endif

@@ -515,3 +515,13 @@ enum fa_status ssd_detect(const struct ssd_net *net, struct nn_ctx *ctx, struct 
 {
     return ssd_run(net, ctx, arena, im, min_score, NULL, boxes, max, n);
 }
+
+uint64_t ssd_macs(const struct ssd_net *net)
+{
+    uint64_t m = 0;
+    for (int i = 0; i < net->nstep; i++)
+        m += nn_conv_macs(net->step[i].conv);
+    for (int i = 0; i < NHEADS; i++)
+        m += nn_conv_macs(net->head[i].conv);
+    return m;
+}

@@ -77,4 +77,7 @@ void ssd_decode(const struct ssd_net *net, const float *enc, const float *logits
 /* The stored anchors, [5118][4] = (ymin, xmin, ymax, xmax). */
 const float *ssd_anchors(const struct ssd_net *net);
 
+/* Multiply-adds of the convolutions of one run (GFLOP/s reports). */
+uint64_t ssd_macs(const struct ssd_net *net);
+
 #endif

@@ -348,3 +348,12 @@ enum fa_status tiny_detect(const struct tiny_net *net, struct nn_ctx *ctx, struc
 {
     return tiny_run(net, ctx, arena, im, min_score, NULL, boxes, max, n);
 }
+
+uint64_t tiny_macs(const struct tiny_net *net)
+{
+    uint64_t m = 0;
+    for (int i = 0; i < net->nstep; i++)
+        if (net->step[i].kind == STEP_CONV)
+            m += nn_conv_macs(net->step[i].conv);
+    return m;
+}

@@ -69,4 +69,7 @@ size_t tiny_decode_scratch_bytes(void);
 void tiny_decode(const float *raw, int32_t img_w, int32_t img_h, float min_score, void *scratch,
                  struct face_box *boxes, size_t max, size_t *n);
 
+/* Multiply-adds of the convolutions of one run (GFLOP/s reports). */
+uint64_t tiny_macs(const struct tiny_net *net);
+
 #endif
