@@ -7,7 +7,8 @@
  * struct nn_ctx. Nothing here allocates per frame.
  *
  * Also: the TF.js weights-manifest loader (nn/tfjs.c) used by the face-api
- * nets, and (later) the TF.js graph-model runtime (nn/graph.c). */
+ * nets, and the TF.js graph-model runtime (nn/graph.c) for BlazeFace, FaceMesh
+ * and Iris. */
 #ifndef FA_NN_NN_H
 #define FA_NN_NN_H
 
@@ -240,10 +241,9 @@ enum fa_status nn_graph_load_opts(const char *model_json_path, const struct nn_b
                                   struct fa_errinfo *info);
 /* Same with model.json and the concatenated shards in memory (fuzzing,
  * tests); bin_len must equal the manifest's total. `opts` may be NULL. */
-enum fa_status nn_graph_parse(const char *json, size_t json_len, const uint8_t *bin,
-                              size_t bin_len, const struct nn_backend *be,
-                              const struct nn_graph_opts *opts, struct nn_graph **out,
-                              struct fa_errinfo *info);
+enum fa_status nn_graph_parse(const char *json, size_t json_len, const uint8_t *bin, size_t bin_len,
+                              const struct nn_backend *be, const struct nn_graph_opts *opts,
+                              struct nn_graph **out, struct fa_errinfo *info);
 /* Accepts NULL. */
 void nn_graph_free(struct nn_graph *g);
 
@@ -275,7 +275,7 @@ uint64_t nn_graph_macs(const struct nn_graph *g);
  * is reset or released below it. `ctx` must come from the graph's backend
  * (FA_ERR_ARG otherwise). No heap allocation. Runs on: the thread owning ctx
  * and arena; several threads may run one graph, each with its own. */
-enum fa_status nn_graph_run(const struct nn_graph *g, struct nn_ctx *ctx,
-                            struct fa_arena *arena, const float *input, float **outputs);
+enum fa_status nn_graph_run(const struct nn_graph *g, struct nn_ctx *ctx, struct fa_arena *arena,
+                            const float *input, float **outputs);
 
 #endif
