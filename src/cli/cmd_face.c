@@ -42,8 +42,9 @@ static void usage(FILE *f)
     fputs("usage: faceauth detect|landmarks|embed IMG|DIR... [options]\n"
           "       faceauth compare IMG_A IMG_B [options]\n"
           "options:\n"
-          "  --detector ssd|tiny   face finder (default ssd)\n"
-          "  --min-score S         detection threshold (default 0.5)\n"
+          "  --detector blazeface|ssd|tiny  face finder (default blazeface: BlazeFace's box\n"
+          "                        as FaceMesh refines it)\n"
+          "  --min-score S         detection threshold (default 0.2 blazeface, 0.5 ssd/tiny)\n"
           "  --box x,y,w,h         skip detection: landmarks/descriptor for this box\n"
           "  --models DIR          model tree (default $FACEAUTH_MODELS or ./models)\n"
           "Output: one JSON object per image and line; errors on stderr, exit 1.\n",
@@ -78,7 +79,9 @@ static unsigned nets_for(const struct opts *o)
 {
     unsigned nets = 0;
     if (!o->have_box)
-        nets |= o->det == FACE_DET_TINY ? FACE_NET_TINY : FACE_NET_SSD;
+        nets |= o->det == FACE_DET_TINY  ? FACE_NET_TINY
+                : o->det == FACE_DET_SSD ? FACE_NET_SSD
+                                         : FACE_NET_BLAZEFACE | FACE_NET_MESH;
     if (o->cmd != CMD_DETECT)
         nets |= FACE_NET_LANDMARKS;
     if (o->cmd == CMD_EMBED || o->cmd == CMD_COMPARE)
@@ -236,7 +239,7 @@ static int cmd_compare(struct engine *e, const struct opts *o, char **files)
 
 int cli_face_main(int argc, char **argv)
 {
-    struct opts o = {.det = FACE_DET_SSD};
+    struct opts o = {.det = FACE_DET_BLAZEFACE};
     const char *cmd = argv[0];
     if (strcmp(cmd, "detect") == 0)
         o.cmd = CMD_DETECT;

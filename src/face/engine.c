@@ -248,9 +248,18 @@ uint64_t face_models_macs(const struct face_models *m, enum face_net net)
     if (net == FACE_NET_IRIS)
         return m->iris != NULL ? iris_macs(m->iris) : 0;
     /* ---- */
-    (void)m;
-    (void)net;
-    return 0;
+    switch (net) {
+    case FACE_NET_TINY:
+        return m->tiny != NULL ? tiny_macs(m->tiny) : 0;
+    case FACE_NET_SSD:
+        return m->ssd != NULL ? ssd_macs(m->ssd) : 0;
+    case FACE_NET_LANDMARKS:
+        return m->lm68 != NULL ? lm68_macs(m->lm68) : 0;
+    case FACE_NET_DESCRIPTOR:
+        return m->desc != NULL ? desc_macs(m->desc) : 0;
+    default:
+        return 0;
+    }
 }
 
 /* ------------------------------------------------ BlazeFace, FaceMesh, Iris */

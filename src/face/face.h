@@ -22,7 +22,7 @@
 #define FACE_MAX_FACES 64
 
 enum face_detector {
-    FACE_DET_BLAZEFACE = 0, /* default once available (eye-signal issue) */
+    FACE_DET_BLAZEFACE = 0, /* default: BlazeFace's box as FaceMesh refines it */
     FACE_DET_SSD,
     FACE_DET_TINY,
 };
@@ -66,8 +66,14 @@ struct face_worker;
 enum fa_status face_worker_new(const struct face_models *m, struct face_worker **out);
 void face_worker_free(struct face_worker *w);
 
-/* Detect faces, largest score first (face-api order). min_score <= 0 uses
- * the detector's default (0.5). Writes up to `max` boxes, *n the count.
+/* Detect faces, largest score first (face-api order; BlazeFace: largest
+ * face first). min_score <= 0 uses the detector's default (0.5; BlazeFace
+ * 0.2). Writes up to `max` boxes, *n the count. FACE_DET_BLAZEFACE needs
+ * FACE_NET_BLAZEFACE | FACE_NET_MESH: BlazeFace, then FaceMesh on each
+ * detection; a face is one whose mesh scores >= 0.5, its box the bounding
+ * box of the 468 points (Human's face box shrunk by 1/1.4), its score the
+ * detection's; when none is found, BlazeFace runs once more on the image
+ * framed in black (faces that fill the frame).
  * FA_ERR_ARG if that detector was not loaded. Runs on: the worker's thread. */
 enum fa_status face_detect(const struct face_models *m, struct face_worker *w,
                            const struct img *im, enum face_detector det, float min_score,
@@ -140,15 +146,15 @@ struct face_eye {
 
 struct face_mesh {
     /* The face box for recognition: BlazeFace's box as FaceMesh refines it
-     * (the mesh's bounding box, squared about its centre), i.e. Human's
-     * mesh box shrunk by 1/1.4; score = the FaceMesh face score. */
+     * (the bounding box of the 468 points, i.e. Human's face box shrunk by
+     * 1/1.4); score = the FaceMesh face score. */
     struct face_box box;
     /* What placed the FaceMesh crop: the BlazeFace detection (image px,
      * score = detection score) or, on a tracked frame, the previous mesh
      * box (score 0). */
     struct face_box det;
-    int32_t crop[4];  /* square x1, y1, x2, y2 (image px) FaceMesh saw; may reach outside */
-    float score;      /* FaceMesh face score (sigmoid output) */
+    int32_t crop[4]; /* square x1, y1, x2, y2 (image px) FaceMesh saw; may reach outside */
+    float score;     /* FaceMesh face score (sigmoid output) */
     float pts[FACE_MESH_POINTS][3]; /* x, y image px; z raw (192-input units) */
     struct face_eye eye[2];         /* enum face_eye_side */
 };
@@ -156,8 +162,10 @@ struct face_mesh {
 /* BlazeFace, then FaceMesh and Iris on each detection: up to `max` faces
  * with detection score > min_score (<= 0: 0.2, Human's default), highest
  * score first; a face whose mesh score fails Human's rule
- * (round(100 * score) / 100 > 0.2) is dropped. Only the subject's left eye
- * crop (263/362) is mirrored for the Iris model, as MediaPipe does.
+ * (round(100 * score) / 100 > 0.2) is dropped. When none is left,
+ * BlazeFace runs once more on the image framed in black (a face filling
+ * the frame). Only the subject's left eye crop (263/362) is mirrored for
+ * the Iris model, as MediaPipe does.
  * FA_ERR_ARG when the three nets are not loaded or the image is empty.
  * Runs on: the worker's thread. */
 enum fa_status face_mesh_detect(const struct face_models *m, struct face_worker *w,
@@ -171,48 +179,67 @@ struct face_eyes_params {
     double window_s;   /* baseline: median ratio over this many past seconds; 0: default */
 };
 
-#define FACE_EYES_CLOSED_REL 0.85 /* defaults, chosen by tools/tune_eyes.py */
-#define FACE_EYES_WINDOW_S 2.0
-#define FACE_EYES_HIST 128        /* baseline samples kept (>= window x fps) */
-#define FACE_EYES_MAX_CLOSURE_S 2.0
+/* Defaults of the two parameters, chosen on the labelled clips by
+ * tools/tune_eyes.py, and the fixed parts of the rule. */
+#define FACE_EYES_CLOSED_REL 0.85
+#define FACE_EYES_WINDOW_S 1.5
+/* Reopened: both eyes back above this x their baseline from before the
+ * closed frames, within FACE_EYES_REOPEN_S after them. */
+#define FACE_EYES_REOPEN_REL 0.88
+#define FACE_EYES_REOPEN_S 0.3
+#define FACE_EYES_MAX_LOW_S 2.0 /* a low eye stays out of its baseline this long at most */
+#define FACE_EYES_HIST 128      /* baseline samples kept per eye (>= window x fps) */
 
-/* Per-eye open baseline and blink detector. A plain struct the caller owns
- * (one per stream); fields are private. */
+/* Per-eye open baseline and blink detector for one stream. A plain struct
+ * the caller owns; fields are private. */
 struct face_eyes {
     struct face_eyes_params p;
-    int64_t frame;   /* updates so far */
-    int32_t n, head; /* baseline history ring */
-    int64_t hist_ms[FACE_EYES_HIST];
+    int64_t frame;         /* updates so far */
+    int32_t n[2], head[2]; /* baseline history rings, per eye */
+    int64_t hist_ms[2][FACE_EYES_HIST];
     float hist[2][FACE_EYES_HIST];
-    bool in_closure; /* a run of closed frames is open */
-    int64_t closure_first, closure_last, closure_t0_ms;
+    bool low[2]; /* eye below its threshold since low_ms */
+    int64_t low_ms[2];
+    bool in_run; /* closed frames: first..last */
+    int64_t run_first, run_last;
+    double run_base[2]; /* baselines when the run began */
+    bool pending;       /* run ended at pend_ms, awaiting reopening */
+    int64_t pend_first, pend_last, pend_ms;
+    double pend_base[2];
 };
 
 /* One frame's eye state. */
 struct face_eyes_state {
-    int64_t frame;      /* 1-based number of this update */
-    bool face;          /* a face was given */
-    double ratio[2];    /* enum face_eye_side */
-    double baseline[2]; /* causal: from earlier frames only */
-    double relative[2]; /* ratio / baseline */
-    bool eye_closed[2]; /* relative < closed_rel */
-    bool closed;        /* both eyes closed */
-    bool blink;         /* a blink ended here (closed frames, then this open frame) */
+    int64_t frame;                   /* 1-based number of this update */
+    bool face;                       /* a face was given */
+    double ratio[2];                 /* enum face_eye_side */
+    double baseline[2];              /* causal: from earlier frames only */
+    double relative[2];              /* ratio / baseline */
+    bool eye_closed[2];              /* relative < closed_rel */
+    bool closed;                     /* both eyes closed */
+    bool blink;                      /* a blink was confirmed at this frame */
     int64_t blink_first, blink_last; /* its closed frames (frame numbers) */
 };
 
 /* p NULL: defaults. Runs on: any thread. */
 void face_eyes_init(struct face_eyes *e, const struct face_eyes_params *p);
-/* Forget the baseline and any closure in progress (the face changed). */
+/* Forget the baselines and any closure in progress (the face changed);
+ * the frame count goes on. */
 void face_eyes_reset(struct face_eyes *e);
-/* Feed one frame taken at t_ms (monotonic); ratio NULL = no face in it (a
- * closure in progress is then abandoned: no blink without a reopening).
- * The baseline of each eye is the median of its ratios over the last
- * window_s seconds, from earlier frames only, leaving out frames where both
- * eyes were closed (unless a closure lasts beyond FACE_EYES_MAX_CLOSURE_S,
- * so a wrong baseline recovers); the first frame is its own baseline. A
- * blink is a run of closed frames followed by an open frame, whatever its
- * length; one eye closed is never a blink. Runs on: any thread. */
+/* Feed one frame taken at t_ms (monotonic); ratio NULL (or not finite,
+ * negative) = no face in it: a closure in progress is abandoned.
+ * Baseline: per eye, the median of its ratios over the last window_s
+ * seconds, from earlier frames only and without the frames where that eye
+ * was below its threshold (for up to FACE_EYES_MAX_LOW_S, so a wrong
+ * baseline recovers); with no sample in the window, the newest; the first
+ * frame is its own baseline. A frame is closed when both eyes are below
+ * closed_rel x baseline. A blink is a run of closed frames (one frame is
+ * enough, a long run is one blink) followed by reopening: both eyes back
+ * above FACE_EYES_REOPEN_REL x their baseline from before the run, within
+ * FACE_EYES_REOPEN_S after it, or a new closed run after a partial
+ * reopening. A run that is not followed by either (the eyes stay narrowed:
+ * a smile, a squint) is no blink, and one eye closed never is.
+ * Runs on: any thread. */
 void face_eyes_update(struct face_eyes *e, int64_t t_ms, const double *ratio,
                       struct face_eyes_state *out);
 
@@ -220,7 +247,8 @@ void face_eyes_update(struct face_eyes *e, int64_t t_ms, const double *ratio,
 
 struct face_stream_params {
     struct face_eyes_params eyes;
-    float track_min_score;   /* tracked mesh score below this: re-detect; 0: 0.5 */
+    float track_min_score;   /* a face needs this FaceMesh score (tracked or
+                                detected; below it a track is re-detected); 0: 0.5 */
     int32_t reset_gap_ms;    /* face re-found after this long without one: changed; 0: 1000 */
     bool detect_every_frame; /* tracking off (to measure what it saves) */
 };
@@ -230,7 +258,7 @@ struct face_stream_params {
  * are private. A worker may update any stream, one update at a time. */
 struct face_stream {
     struct face_stream_params p;
-    bool tracking;      /* crop below comes from the previous frame's mesh */
+    bool tracking; /* crop below comes from the previous frame's mesh */
     int32_t crop[4];
     bool had_face;      /* a face was seen before */
     double last_box[4]; /* last face's mesh box x1, y1, x2, y2 */
@@ -242,8 +270,10 @@ struct face_stream {
 struct face_stream_frame {
     bool face;     /* a face in this frame (then mesh and eyes are set) */
     bool lost;     /* no face now, one in the previous frame */
-    bool changed;  /* a new face: first one, or re-found far away or after a gap
-                      (the eye baseline was reset) */
+    bool changed;  /* a new face: the first one, or one detected away from the
+                      last one or after reset_gap_ms (the eye baselines were
+                      reset). Geometric only: a face swapped in place keeps
+                      the track; telling people apart is the descriptor's job */
     bool detected; /* BlazeFace ran on this frame (tracking was lost or off) */
     struct face_mesh mesh;
     struct face_eyes_state eyes;
