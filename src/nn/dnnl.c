@@ -374,6 +374,34 @@ out:
     return rc;
 }
 
+/* out[px][ch] = x > 0 ? x : slope[ch] * x, eight lanes at a time with GCC
+ * vector extensions (branch-free: the sign is a coin flip for a branch
+ * predictor); bit-identical to the scalar rule. */
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+static void prelu_inplace(float *out, size_t px, int32_t ch_n, const float *slope)
+{
+    const v8f zero = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (size_t i = 0; i < px; i++) {
+        float *o = out + i * (size_t)ch_n;
+        int32_t ch = 0;
+        for (; ch + 8 <= ch_n; ch += 8) {
+            v8f x, s;
+            memcpy(&x, o + ch, sizeof x);
+            memcpy(&s, slope + ch, sizeof s);
+            v8f y = s * x;
+            v8i m = x > zero;
+            v8f r = (v8f)((m & (v8i)x) | (~m & (v8i)y));
+            memcpy(o + ch, &r, sizeof r);
+        }
+        for (; ch < ch_n; ch++) {
+            float x = o[ch], y = slope[ch] * x;
+            o[ch] = x > 0.0f ? x : y;
+        }
+    }
+}
+
 static enum fa_status plan_run(const struct plan *p, struct nnd_ctx *c, const float *in, float *out)
 {
     dnnl_exec_arg_t args[6];
@@ -414,14 +442,8 @@ static enum fa_status plan_run(const struct plan *p, struct nnd_ctx *c, const fl
     if (dnnl_primitive_execute(p->prim, c->stream, n, args) != dnnl_success)
         return FA_ERR_NN_BACKEND;
     /* CPU streams are synchronous: the output is ready */
-    if (p->prelu_c != NULL) {
-        const float *restrict sl = p->prelu_c;
-        for (size_t i = 0; i < p->prelu_px; i++) {
-            float *restrict o = out + i * (size_t)p->prelu_ch;
-            for (int32_t ch = 0; ch < p->prelu_ch; ch++)
-                o[ch] = o[ch] > 0.0f ? o[ch] : sl[ch] * o[ch];
-        }
-    }
+    if (p->prelu_c != NULL)
+        prelu_inplace(out, p->prelu_px, p->prelu_ch, p->prelu_c);
     return FA_OK;
 }
 

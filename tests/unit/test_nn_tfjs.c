@@ -45,16 +45,15 @@ static double next_number(const char *text, const char *key, const char **pos)
 {
     char pat[32];
     snprintf(pat, sizeof pat, "\"%s\":", key);
-    const char *p = strstr(*pos, pat);
-    assert_non_null(p);
-    p += strlen(pat);
-    while (*p == ' ')
-        p++;
-    char *end;
-    double v = strtod(p, &end);
-    assert_true(end > p);
-    *pos = end;
-    (void)text;
+    const char *hit = strstr(*pos, pat);
+    assert_non_null(hit);
+    size_t at = (size_t)(hit - text) + strlen(pat);
+    while (text[at] == ' ')
+        at++;
+    char *end = NULL;
+    double v = strtod(text + at, &end);
+    assert_true(end > text + at);
+    *pos = text + (end - text);
     return v;
 }
 
