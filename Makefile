@@ -1,10 +1,9 @@
 # The two set-up commands of the README:
-#   make run   install what is missing, fetch and verify the models, build, run
+#   make run   install what is missing, fetch and verify the models, build, start faceauthd
 #   make test  the same, then every test in the dev and the ASan+UBSan builds
 # Other targets: build, asan, models, deps, bench, format, clean.
 JOBS ?= $(shell nproc)
 SHARED ?= $(abspath ../shared)
-SAMPLE ?= $(SHARED)/data/faces/identities/kit_harington/02.jpg
 
 .PHONY: all run test build asan deps models bench format clean
 
@@ -25,7 +24,10 @@ asan: deps
 	@cmake --build --preset asan -j $(JOBS)
 
 run: models build
-	./build/faceauth embed $(SAMPLE)
+	@echo "faceauthd: http://127.0.0.1:8000 (data in ./data, models in ./models); Ctrl-C stops it."
+	@echo "Create a client (prints its api_key and secret_key once), in another shell:"
+	@echo "  build/faceauth client create --data-dir ./data --name myapp"
+	./build/faceauthd --listen 127.0.0.1:8000 --data-dir ./data --models ./models
 
 test: models build asan
 	cd build && ctest --output-on-failure -j $(JOBS)
