@@ -63,6 +63,8 @@ static const struct opt opts[] = {
      "argon2id memory for new key hashes (default 65536)"},
     {"no-engine", "FACEAUTH_NO_ENGINE", OPT_FLAG, OFF(no_engine), 0, 0, NULL,
      "load no face models (REST only; frames fail with 4500)"},
+    {"demo", "FACEAUTH_DEMO", OPT_FLAG, OFF(demo), 0, 0, NULL,
+     "serve the demo page at /demo/ with a built-in demo client (not for production)"},
 };
 
 void config_usage(FILE *f)

@@ -28,6 +28,7 @@ struct config {
     int64_t login_fail_max, login_fail_window_s; /* 0: app defaults (5, 180) */
     int64_t kdf_m_cost_kib;                      /* 0: the app's default (64 MiB) */
     bool no_engine;                              /* load no models (REST-only tests) */
+    bool demo; /* serve /demo/ and its backend for a built-in demo client */
 };
 
 enum config_result { CONFIG_OK, CONFIG_HELP, CONFIG_ERROR };

@@ -25,6 +25,7 @@
 #include "base/log.h"
 #include "http/http.h"
 #include "ws/ws.h"
+#include "daemon/web.h"
 
 #define OUT_MAX_BYTES (1u << 20) /* unread replies per socket before closing it */
 #define PATH_MAX_LEN 1024        /* longest request path we route */
@@ -86,6 +87,7 @@ struct server {
     const struct config *cfg;
     struct app *app;
     struct http_ctx *http;
+    struct web *web; /* embedded files and the demo backend (web.c) */
     struct ws_ctx *ws;
     struct lws_context *ctx;
     lws_sorted_usec_list_t tick;
@@ -294,6 +296,8 @@ static void http_dispatch(struct server *s, struct conn *c)
         .peer_ip = t->peer[0] ? t->peer : NULL,
         .body = fa_buf_bytes(&t->body),
     };
+    if (web_handle(s->web, &req))
+        return;
     http_handle(s->http, &req);
 }
 
@@ -327,6 +331,8 @@ static int on_http(struct server *s, struct lws *wsi, struct pss *pss)
     memcpy(t->path, uri, (size_t)ulen);
     t->path[ulen] = 0;
     t->route = http_route_name(t->method, t->path, NULL);
+    if (t->route == NULL)
+        t->route = web_route_name(s->web, t->path);
     if (t->route == NULL)
         t->route = "-";
     t->authorization = hdr_dup(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
@@ -728,6 +734,11 @@ struct server *server_new(const struct config *cfg, struct app *app)
     struct ws_io io = {.send = io_send, .close = io_close, .find = io_find, .arg = s};
     s->http = http_new(app, &hc, on_http_response, s);
     s->ws = ws_new(app, &wc, &io);
+    s->web = web_new(app, cfg, on_http_response, s);
+    if (s->web == NULL) {
+        fa_error("faceauthd: cannot set up the web files%s", cfg->demo ? " and the demo" : "");
+        goto fail;
+    }
     if (s->buckets == NULL || s->http == NULL || s->ws == NULL) {
         fa_error("faceauthd: out of memory");
         goto fail;
@@ -813,6 +824,7 @@ void server_free(struct server *s)
     while (s->all != NULL)
         conn_free(s, s->all);
     ws_free(s->ws);
+    web_free(s->web);
     http_free(s->http);
     fa_free(s->buckets);
     fa_free(s);
