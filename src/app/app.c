@@ -208,6 +208,9 @@ enum fa_status app_new(const struct app_config *cfg, struct app **out, struct fa
     rc = make_dir(app->cfg.data_dir, info);
     if (rc != FA_OK)
         goto fail;
+    rc = app_gallery_new(&app->gallery);
+    if (rc != FA_OK)
+        goto fail;
     rc = crypto_keystore_open(app->cfg.data_dir, cfg->master_key, &app->ks, info);
     if (rc != FA_OK)
         goto fail;
@@ -232,10 +235,9 @@ enum fa_status app_new(const struct app_config *cfg, struct app **out, struct fa
             rc = FA_ERR_ARG;
             goto fail;
         }
-        unsigned nets = FACE_NET_LANDMARKS | FACE_NET_DESCRIPTOR;
-        nets |= app->cfg.detector == FACE_DET_TINY        ? FACE_NET_TINY
-                : app->cfg.detector == FACE_DET_BLAZEFACE ? FACE_NET_BLAZEFACE
-                                                          : FACE_NET_SSD;
+        /* sessions find faces with BlazeFace + FaceMesh + Iris (app_observe) */
+        unsigned nets = FACE_NET_BLAZEFACE | FACE_NET_MESH | FACE_NET_IRIS | FACE_NET_LANDMARKS |
+                        FACE_NET_DESCRIPTOR;
         rc = face_models_load(cfg->models_dir, cfg->nn_backend, nets, &app->models, info);
         if (rc != FA_OK)
             goto fail;
@@ -365,6 +367,7 @@ void app_free(struct app *app)
     }
     app_sessions_free(app);
     app_rl_free(app);
+    app_gallery_free(app->gallery);
     face_models_free(app->models);
     store_close(app->st);
     crypto_keystore_free(app->ks);
@@ -374,16 +377,24 @@ void app_free(struct app *app)
 
 /* ---- Metrics ----------------------------------------------------------- */
 
-static const char *const REASONS[APP_REASONS] = {
-    APP_REASON_NO_FACE,
-    APP_REASON_MULTIPLE_FACES,
-    APP_REASON_FACE_TOO_SMALL,
-    APP_REASON_LOW_QUALITY,
-    APP_REASON_LIVENESS_UNAVAILABLE,
-    "decode_failed",
-    "other",
-    NULL,
-};
+/* frames_rejected[] labels: logic's reasons from index 1 (0: "no_face" is
+ * LOGIC_NO_FACE - 1), then the app's own. */
+#define REASON_DECODE (LOGIC_REASON_COUNT - 1)
+#define REASON_OTHER (LOGIC_REASON_COUNT)
+_Static_assert(REASON_OTHER < APP_REASONS, "APP_REASONS too small for logic's reasons");
+
+int app_reason_index(const char *reason)
+{
+    for (int i = 1; i < LOGIC_REASON_COUNT; i++)
+        if (reason != NULL && strcmp(logic_reason_name((enum logic_reason)i), reason) == 0)
+            return i - 1;
+    return REASON_OTHER;
+}
+
+int app_reason_decode_index(void)
+{
+    return REASON_DECODE;
+}
 
 const struct app_metrics *app_metrics(const struct app *app)
 {
@@ -392,9 +403,11 @@ const struct app_metrics *app_metrics(const struct app *app)
 
 const char *app_metrics_reason_name(int i)
 {
-    if (i < 0 || i >= APP_REASONS)
+    if (i < 0 || i > REASON_OTHER)
         return NULL;
-    return REASONS[i];
+    if (i < REASON_DECODE)
+        return logic_reason_name((enum logic_reason)(i + 1));
+    return i == REASON_DECODE ? "decode_failed" : "other";
 }
 
 void app_metrics_ws(struct app *app, int delta)

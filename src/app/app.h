@@ -65,7 +65,9 @@ struct app_config {
                                             and frees it after app_free */
     bool no_engine;                      /* true: load no models (tests that send no frames);
                                             frames then fail with FA_ERR_MODEL_MISSING */
-    const char *detector;                /* "ssd" (default), "tiny", "blazeface" */
+    const char *detector;                /* accepted for compatibility ("ssd", "tiny",
+                                            "blazeface"); sessions always find faces with
+                                            BlazeFace + FaceMesh (liveness needs the mesh) */
     unsigned workers;                    /* 0: number of online CPUs */
     size_t max_queue;             /* jobs waiting for a worker; 0: 1024. Over it: FA_ERR_BUSY */
     int64_t session_ttl_s;        /* 0: 300 */
@@ -74,8 +76,13 @@ struct app_config {
     int64_t auth_fail_window_s;   /* ... within this window block new sessions. 0: 180 */
     int login_fail_max;           /* failed logins per IP and per api_key ... 0: 5 */
     int64_t login_fail_window_s;  /* ... within this window. 0: 180 */
-    float match_threshold;        /* same-person distance; 0: FACE_SAME_THRESHOLD (0.6) */
-    int min_face_px;              /* smaller faces do not count; 0: 40 */
+    float match_threshold;        /* same-person distance between L2-normalised descriptors;
+                                     0: LOGIC_MATCH_DIST (0.31, FMR <= 0.1% on the shared
+                                     photos; see docs) */
+    int min_face_px;              /* narrower faces do not count; 0: LOGIC_MIN_FACE_PX (39) */
+    bool allow_duplicate_faces;   /* enroll a face that matches another user of the same
+                                     client (reported as duplicate_of either way); default
+                                     false: such an enrollment is refused */
     size_t max_image_bytes;       /* decoded image bytes; 0: 2 MiB */
     uint32_t kdf_t_cost;          /* argon2id passes; 0: 3 */
     uint32_t kdf_m_cost_kib;      /* argon2id memory; 0: 65536 (64 MiB). Tests use less */
@@ -171,27 +178,56 @@ struct app_login_result {
 };
 
 /* Machine-readable reasons of app_frame_result.reason (NULL: none). */
+/* Machine-readable reasons of app_frame_result.reason (NULL: the frame
+ * counted). The full list, with the human messages, is logic/logic.h's
+ * LOGIC_REASONS_X: no_face, multiple_faces, face_too_small, not_centered,
+ * too_dark, too_bright, low_contrast, blurry, not_frontal, face_unclear,
+ * duplicate_frame, and the session failures face_changed, liveness_failed,
+ * inconsistent_samples, duplicate_face. */
 #define APP_REASON_NO_FACE "no_face"
 #define APP_REASON_MULTIPLE_FACES "multiple_faces"
 #define APP_REASON_FACE_TOO_SMALL "face_too_small"
-#define APP_REASON_LOW_QUALITY "low_quality"
-#define APP_REASON_LIVENESS_UNAVAILABLE "liveness_unavailable"
+
+/* Raw measures of a frame: NOT for the browser by default (an attacker
+ * could tune a fake against them); the edge sends them only to a client
+ * with the debug option. */
+struct app_frame_debug {
+    bool valid;             /* a face was measured */
+    double eye_openness[2]; /* per eye (subject's right, left), relative to its open baseline */
+    bool eyes_closed;
+    double motion_score;     /* >= 1: motion seen */
+    double swap_distance;    /* distance to the session's face, -1 if not measured */
+    double yaw, pitch, roll; /* degrees */
+    double sharpness, brightness, contrast, face_px;
+    double match_distance; /* completion: probe to template (or best in 1:N), else -1 */
+};
 
 struct app_frame_result {
     bool success;         /* the frame counted toward target_samples */
-    const char *reason;   /* static string (APP_REASON_*) or NULL */
-    const char *message;  /* static human text, or NULL */
-    int frames_processed; /* good frames so far */
+    const char *reason;   /* static machine-readable reason when it did not, else NULL */
+    const char *message;  /* static human text: why not, or (counted) what is still
+                             missing ("Blink once"); NULL when nothing to say */
+    int frames_processed; /* counted frames of the current face (progress to target) */
     int target_samples;
-    bool liveness_verified;
-    double quality_score;            /* [0,1]; 0 without a face */
-    int faces;                       /* faces detected */
-    double box[4];                   /* x, y, w, h of the face used (pixels) when faces >= 1 */
-    int blinks;                      /* blinks detected so far (0 until the liveness issue) */
-    double process_ms;               /* worker time for this frame */
-    uint64_t dropped;                /* frames of this session dropped so far (newest-wins) */
-    bool completed;                  /* the session finished with this frame: `result` is set */
+    bool liveness_verified; /* the required blinks and motion were seen */
+    double quality_score;   /* [0,1]; >= 0.5 for a frame that may count; 0 without a face */
+    int faces;              /* faces detected */
+    double box[4];          /* x, y, w, h of the face used (pixels) when faces >= 1 */
+    int blinks;             /* blinks_detected so far (of the current face) */
+    int blinks_required;    /* what liveness needs (0 without require_liveness) */
+    bool motion_detected;   /* head/face motion seen */
+    double process_ms;      /* worker time for this frame */
+    uint64_t dropped;       /* frames of this session dropped so far (newest-wins) */
+    bool completed;         /* the session finished with this frame: `result` is set */
     const struct app_result *result; /* when completed; borrowed */
+    /* The session ended without a result to send (an enrollment refused:
+     * reason face_changed, liveness_failed, inconsistent_samples or
+     * duplicate_face). Send the failure and close. An authentication that
+     * fails completes instead (completed, authenticated false). */
+    bool failed;
+    bool has_duplicate_of; /* reason duplicate_face (or allowed duplicate) */
+    char duplicate_of[APP_USER_ID_MAX + 1];
+    struct app_frame_debug debug;
 };
 
 struct app_reply {
@@ -304,8 +340,8 @@ void app_ws_info(const struct app_session *s, struct app_session_info *info);
 
 /* ---- Metrics (R18) -------------------------------------------------------- */
 
-#define APP_REASONS 8 /* frame rejection reasons counted */
-#define APP_CLASSES 9 /* enum fa_class values */
+#define APP_REASONS 20 /* frame rejection reasons counted (room for logic's list) */
+#define APP_CLASSES 9  /* enum fa_class values */
 
 struct app_metrics {
     uint64_t ws_open;                      /* sockets open now (edge: app_metrics_ws) */
@@ -388,5 +424,23 @@ enum fa_status app_admin_user_delete(struct app_admin *ad, const char *client_id
 /* Validate a user_id: 1-APP_USER_ID_MAX printable ASCII characters.
  * Runs on: any. */
 bool app_user_id_valid(const char *user_id);
+
+/* ---- Offline evaluation (bench/eval_sessions.c, tests) ------------------------ */
+
+struct face_models;
+struct face_worker;
+struct img;
+struct logic_frame;
+/* The engine pass a frame job runs (app/observe.c): BlazeFace + FaceMesh +
+ * Iris on every face, the largest face as the subject, its image statistics,
+ * and its 68 landmarks and descriptor when the frame passes quality
+ * (logic_quality_eval with min_face_px; 0: default), or whenever there is a
+ * face with APP_OBSERVE_ALL_DESC (the logic uses descriptors of good frames
+ * only, so its decisions do not change; evaluations use it to cache one pass
+ * for any quality limit). Errors as the engine's. Runs on: the thread that
+ * owns `w`. */
+#define APP_OBSERVE_ALL_DESC 1u
+enum fa_status app_observe(const struct face_models *m, struct face_worker *w, const struct img *im,
+                           int64_t t_ms, int min_face_px, unsigned flags, struct logic_frame *out);
 
 #endif

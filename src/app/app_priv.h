@@ -10,6 +10,7 @@
 #include "crypto/crypto.h"
 #include "face/face.h"
 #include "jobs/jobs.h"
+#include "logic/logic.h"
 #include "store/store.h"
 
 #define APP_MAX_SAMPLES 20
@@ -33,6 +34,7 @@ struct app_cfg {
     int64_t login_fail_window_ms;
     float match_threshold;
     int min_face_px;
+    bool allow_duplicate_faces;
     size_t max_image_bytes;
     struct crypto_kdf_params kdf;
     int64_t (*now_ms)(void *arg);
@@ -53,21 +55,20 @@ struct app_session {
     uint8_t token_hash[32];
     char token[APP_TOKEN_MAX]; /* "" if unknown (reloaded after restart, not attached yet) */
     struct store_session row;  /* persisted fields (row.res_payload owned) */
-    float desc[APP_MAX_SAMPLES][FACE_DESCRIPTOR];
-    int ndesc;
-    bool attached; /* a socket is attached now */
-    bool used;     /* a socket was attached once */
-    bool busy;     /* a frame job is in flight */
+    struct logic_session *ls;  /* the session logic's state (owned; NULL until attached) */
+    bool attached;             /* a socket is attached now */
+    bool used;                 /* a socket was attached once */
+    bool busy;                 /* a frame job is in flight */
     bool has_result;
     struct app_result result;
     /* The waiting frame (newest wins) and its reply target. */
     struct fa_buf pending;
     bool has_pending;
+    int64_t pending_ms; /* when the waiting frame arrived (app clock) */
     app_reply_fn pending_cb;
     void *pending_arg;
     uint64_t conn_id;
     uint64_t dropped;
-    int blinks;
 };
 
 struct app {
@@ -76,6 +77,7 @@ struct app {
     uint8_t jwt_key[CRYPTO_KEY_BYTES];  /* {ro} */
     char dummy_hash[CRYPTO_PWHASH_MAX]; /* {ro} verified for unknown api_keys (timing) */
     struct face_models *models;         /* {ro}, NULL with no_engine */
+    struct app_gallery *gallery;        /* thread-safe (its own lock): 1:N snapshots */
     struct jobs_pool *pool;
     struct store *st;          /* {loop} start-up only (reload); NULL after */
     void (*notify)(void *arg); /* {loop} (copied into the pool) */
@@ -100,23 +102,26 @@ enum app_job_kind {
 };
 
 /* What a frame job needs from its session: a copy, since the session is
- * loop-owned. */
+ * loop-owned. The worker updates `ls` (the logic state) and the loop copies
+ * it back (one frame per session is in flight). */
 struct frame_in {
     struct store_session row; /* res_payload NULL */
     char token[APP_TOKEN_MAX];
-    float desc[APP_MAX_SAMPLES][FACE_DESCRIPTOR];
-    int ndesc;
+    struct logic_session ls;
+    bool ls_updated; /* the worker fed this frame to ls */
+    int64_t t_ms;    /* when the frame arrived (the eye signal's clock) */
     struct fa_buf image;
 };
 
 struct frame_out {
     struct app_frame_result fr;
     bool good;
-    float desc[FACE_DESCRIPTOR];
     bool completed;
     struct app_result result;
     char *payload; /* owned */
-    int status;    /* final session status when completed */
+    int status;    /* final session status when completed or ended */
+    bool ended;    /* the session ended without a result (enrollment refused) */
+    enum logic_reason end_reason;
 };
 
 struct app_job {
@@ -194,17 +199,46 @@ enum fa_status app_client_key(struct app *app, struct store *st, const char *cli
 enum fa_status app_resolve_config(const struct app_config *in, struct app_cfg *out,
                                   struct fa_errinfo *info);
 
+/* app.c: index into metrics.frames_rejected of a reason name / of decode errors */
+int app_reason_index(const char *reason);
+int app_reason_decode_index(void);
+
 /* frame.c */
 enum fa_status app_run_frame(struct app_job *j, struct app_worker *w);
 void app_apply_frame(struct app *app, struct app_job *j);
 void app_frame_job_free(struct app_job *j);
 enum fa_status app_frame_start(struct app *app, struct app_session *s, app_reply_fn cb, void *arg);
-/* Template blob (plaintext, before sealing). */
+/* Template blob (plaintext, before sealing): the normalised mean of the
+ * normalised samples, then the samples. Decoding normalises the mean (older
+ * blobs stored it raw). */
 enum fa_status app_template_encode(const float (*desc)[FACE_DESCRIPTOR], int n, struct fa_buf *out);
 enum fa_status app_template_decode(struct fa_bytes b, float mean[FACE_DESCRIPTOR], int *n);
+/* Unseal and decode a stored template to its normalised mean. Runs on: worker. */
+enum fa_status app_template_open(struct app *app, const char *client_id, const char *user_id,
+                                 struct fa_bytes sealed, float mean[FACE_DESCRIPTOR]);
 /* {"id",...} payload JSON with careful escaping. */
 enum fa_status app_result_json(const struct app_result *r, const char *token, int64_t ts_ms,
                                struct fa_buf *out);
-float app_confidence(float distance, float threshold);
+
+/* gallery.c: per-client 1:N snapshots (see the file's comment). */
+struct app_gallery;
+struct app_gallery_snap {
+    _Atomic int refs;
+    size_t n;
+    char (*ids)[APP_USER_ID_MAX + 1];
+    float *vecs; /* n rows of FACE_DESCRIPTOR, normalised, 64-byte aligned */
+};
+enum fa_status app_gallery_new(struct app_gallery **out);
+void app_gallery_free(struct app_gallery *gl);
+/* The client's current snapshot, built from the store on first use; the
+ * caller owns a reference (app_gallery_put). Runs on: worker. */
+enum fa_status app_gallery_get(struct app *app, struct store *st, const char *client_id,
+                               struct app_gallery_snap **out);
+void app_gallery_put(struct app_gallery_snap *g);
+/* After the store committed: user_id's template is now tpl / user_id is gone.
+ * Runs on: worker (any thread). */
+void app_gallery_set(struct app *app, const char *client_id, const char *user_id,
+                     const float tpl[FACE_DESCRIPTOR]);
+void app_gallery_erase(struct app *app, const char *client_id, const char *user_id);
 
 #endif

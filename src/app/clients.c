@@ -63,8 +63,9 @@ enum fa_status app_resolve_config(const struct app_config *in, struct app_cfg *o
         fa_errinfo_set(info, "failure limits: at most 16");
         return FA_ERR_ARG;
     }
-    o->match_threshold = in->match_threshold > 0 ? in->match_threshold : FACE_SAME_THRESHOLD;
-    o->min_face_px = in->min_face_px > 0 ? in->min_face_px : 40;
+    o->match_threshold = in->match_threshold > 0 ? in->match_threshold : LOGIC_MATCH_DIST;
+    o->min_face_px = in->min_face_px > 0 ? in->min_face_px : LOGIC_MIN_FACE_PX;
+    o->allow_duplicate_faces = in->allow_duplicate_faces;
     o->max_image_bytes = in->max_image_bytes ? in->max_image_bytes : (size_t)2 << 20;
     o->kdf.t_cost = in->kdf_t_cost;
     o->kdf.m_cost_kib = in->kdf_m_cost_kib;

@@ -171,7 +171,9 @@ static void session_free(struct app_session *s)
 {
     fa_buf_fini(&s->pending);
     fa_free(s->row.res_payload);
-    crypto_wipe(s->desc, sizeof s->desc);
+    if (s->ls != NULL)
+        crypto_wipe(s->ls, sizeof *s->ls);
+    fa_free(s->ls);
     fa_free(s);
 }
 
@@ -613,6 +615,7 @@ enum fa_status app_run_user_delete(struct app_job *j, struct app_worker *w)
     }
     if (rc != FA_OK)
         return rc;
+    app_gallery_erase(j->app, j->client_id, j->user_id); /* after the store: never resurrects */
     struct store_audit a = {.at_ms = app_clock(j->app)};
     snprintf(a.client_id, sizeof a.client_id, "%s", j->client_id);
     snprintf(a.event, sizeof a.event, "user_deleted");
@@ -726,6 +729,7 @@ enum fa_status app_ws_frame(struct app *app, struct app_session *s, struct fa_by
         return rc;
     }
     s->has_pending = true;
+    s->pending_ms = app_clock(app);
     s->pending_cb = cb;
     s->pending_arg = arg;
     if (s->busy)

@@ -39,6 +39,11 @@ __attribute__((unused)) static void advance_s(int64_t s)
     atomic_fetch_add(&fake_now, s * 1000);
 }
 
+__attribute__((unused)) static void advance_ms(int64_t ms)
+{
+    atomic_fetch_add(&fake_now, ms);
+}
+
 static struct app_config base_config(void)
 {
     struct app_config c = {

@@ -1,0 +1,83 @@
+/* The engine pass of one frame, turned into what the session logic decides
+ * on (struct logic_frame): BlazeFace + FaceMesh + Iris on every face (so a
+ * second face is seen on every frame, not only when a tracker re-detects),
+ * the subject = the largest face, its image statistics, and - only when the
+ * frame passes quality, the one case where it is used - the 68 landmarks
+ * and the descriptor. The worker runs this for every frame; the offline
+ * evaluation (bench/eval_sessions.c) runs the same function. */
+#include "app/app_priv.h"
+
+#include <string.h>
+
+#include "logic/logic.h"
+
+#define OBSERVE_MAX_FACES 8
+
+/* 64-bit FNV-1a over 8-byte words (plus the tail): a repeat detector, not a
+ * cryptographic hash. */
+static uint64_t pixel_hash(const struct img *im)
+{
+    size_t n = (size_t)im->w * (size_t)im->h * 3, i = 0;
+    uint64_t h = 1469598103934665603ull;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, im->rgb + i, 8);
+        h = (h ^ v) * 1099511628211ull;
+    }
+    for (; i < n; i++)
+        h = (h ^ im->rgb[i]) * 1099511628211ull;
+    return h ^ ((uint64_t)im->w << 32 | (uint64_t)im->h);
+}
+
+enum fa_status app_observe(const struct face_models *m, struct face_worker *w, const struct img *im,
+                           int64_t t_ms, int min_face_px, unsigned flags, struct logic_frame *out)
+{
+    struct face_mesh faces[OBSERVE_MAX_FACES];
+    size_t n = 0;
+    memset(out, 0, sizeof *out);
+    out->t_ms = t_ms;
+    out->img_w = im->w;
+    out->img_h = im->h;
+    out->pixel_hash = pixel_hash(im);
+    enum fa_status rc = face_mesh_detect(m, w, im, 0, faces, OBSERVE_MAX_FACES, &n);
+    if (rc != FA_OK)
+        return rc;
+    out->faces = (int32_t)n;
+    if (n == 0)
+        return FA_OK;
+    size_t best = 0;
+    for (size_t i = 1; i < n; i++)
+        if (faces[i].box.w > faces[best].box.w)
+            best = i;
+    for (size_t i = 0; i < n; i++)
+        if (i != best && faces[i].box.w > out->second_w)
+            out->second_w = faces[i].box.w;
+    const struct face_mesh *f = &faces[best];
+    out->face = true;
+    out->box = f->box;
+    out->score = f->score;
+    double zs = (double)(f->crop[2] - f->crop[0]) / 192.0;
+    for (int i = 0; i < FACE_MESH_POINTS; i++) {
+        out->mesh[i][0] = f->pts[i][0];
+        out->mesh[i][1] = f->pts[i][1];
+        out->mesh[i][2] = (float)(f->pts[i][2] * zs);
+    }
+    out->eye_ratio[FACE_EYE_RIGHT] = f->eye[FACE_EYE_RIGHT].ratio;
+    out->eye_ratio[FACE_EYE_LEFT] = f->eye[FACE_EYE_LEFT].ratio;
+    logic_face_stats(im->rgb, im->w, im->h, &f->box, &out->stats);
+
+    /* the descriptor only where it is used: frames that pass quality */
+    struct logic_quality q;
+    const struct logic_quality_params qp = {.min_face_px = min_face_px};
+    logic_quality_eval(out, &qp, &q);
+    if (q.reason != LOGIC_OK && !(flags & APP_OBSERVE_ALL_DESC))
+        return FA_OK;
+    float pts[FACE_LANDMARKS][2];
+    rc = face_landmarks(m, w, im, &f->box, pts);
+    if (rc == FA_OK)
+        rc = face_descriptor_box(m, w, im, &f->box, pts, out->desc);
+    if (rc != FA_OK)
+        return rc;
+    out->has_desc = true;
+    return FA_OK;
+}
