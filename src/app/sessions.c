@@ -256,6 +256,14 @@ static bool finished(const struct app_session *s)
 
 /* ---- Persistence of state changes --------------------------------------- */
 
+/* Each state change queues its own persist job, and the pool's workers may
+ * commit two jobs of one session in either order (attach's "active" and
+ * detach's "failed" on a quick connect/disconnect). Ordering is enforced by
+ * the store instead: the only non-final write is "active" (at attach), every
+ * session gets one final write (here or in the frame job's completion), and
+ * store_session_update never changes a finished row, so a late "active" is
+ * dropped (FA_ERR_NOT_FOUND) instead of reviving the session. */
+
 void app_persist(struct app *app, const struct app_session *s, const char *event,
                  const char *detail)
 {
@@ -295,7 +303,10 @@ enum fa_status app_run_persist(struct app_job *j, struct app_worker *w)
     enum fa_status rc = FA_OK;
     if (j->row.id[0] != 0) {
         rc = store_session_update(w->st, &j->row);
-        if (rc != FA_OK && rc != FA_ERR_NOT_FOUND)
+        if (rc == FA_ERR_NOT_FOUND) /* gone, or already finished: this write is stale */
+            fa_debug("app: session %s update (status %d) dropped: finished or purged", j->row.id,
+                     j->row.status);
+        else if (rc != FA_OK)
             fa_warn("app: session %s update: %s", j->row.id, fa_status_str(rc));
     }
     if (j->persist_audit) {

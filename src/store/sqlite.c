@@ -715,6 +715,9 @@ static enum fa_status sq_session_get(struct store *st, const char *client_id, co
     return rc;
 }
 
+/* Only an unfinished row changes (finished_ms = 0): a finished session is
+ * final, so a stale write that lands after the final one (two workers'
+ * writes can commit out of order) is a no-op, never a resurrection. */
 static enum fa_status sq_session_update(struct store *st, const struct store_session *ss)
 {
     struct sq *s = SQ(st);
@@ -723,7 +726,7 @@ static enum fa_status sq_session_update(struct store *st, const struct store_ses
         prep(s,
              "UPDATE sessions SET status = ?, frames_processed = ?, finished_ms = ?, "
              "res_authenticated = ?, res_user_id = ?, res_confidence = ?, res_method = ?, "
-             "res_payload = ? WHERE token_hash = ? AND client_id = ?",
+             "res_payload = ? WHERE token_hash = ? AND client_id = ? AND finished_ms = 0",
              &q);
     if (rc != FA_OK)
         return rc;

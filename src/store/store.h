@@ -142,7 +142,10 @@ enum fa_status store_session_insert(struct store *st, const struct store_session
 enum fa_status store_session_get(struct store *st, const char *client_id,
                                  const uint8_t token_hash[32], struct store_session *out);
 /* Write status, frames_processed, finished_ms and the result fields of `s`
- * (found by client_id + token_hash). FA_ERR_NOT_FOUND. */
+ * (found by client_id + token_hash). A finished session (finished_ms != 0 in
+ * the store) is final: it is never written again, so updates that commit out
+ * of order (from different workers) cannot turn a finished or used session
+ * back into a live one. FA_ERR_NOT_FOUND: no such session, or it is finished. */
 enum fa_status store_session_update(struct store *st, const struct store_session *s);
 /* Sessions still relevant at since_ms (server start-up reload): expiring
  * after since_ms, or finished after since_ms. *out array of *n; free each

@@ -295,6 +295,18 @@ static void test_sessions(void **state)
     struct store_session wrong = s1;
     snprintf(wrong.client_id, sizeof wrong.client_id, "cl_b");
     assert_int_equal(store_session_update(st, &wrong), FA_ERR_NOT_FOUND);
+    /* A finished session is final: an older "active" write that commits late
+     * (another worker's job) changes nothing, the result stays. */
+    struct store_session stale = s1;
+    stale.status = 1;
+    stale.frames_processed = 0;
+    stale.finished_ms = 0;
+    stale.has_result = false;
+    stale.res_payload = NULL;
+    assert_int_equal(store_session_update(st, &stale), FA_ERR_NOT_FOUND);
+    s1.status = 3; /* nor a second final write */
+    assert_int_equal(store_session_update(st, &s1), FA_ERR_NOT_FOUND);
+    s1.status = 2;
     assert_int_equal(store_session_get(st, "cl_a", s1.token_hash, &got), FA_OK);
     assert_int_equal(got.status, 2);
     assert_int_equal(got.frames_processed, 3);
