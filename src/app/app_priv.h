@@ -174,8 +174,10 @@ void app_session_fill_result(struct app_session *s);
 void app_session_end(struct app *app, struct app_session *s, int status, int64_t now);
 void app_session_to_info(const struct app_session *s, struct app_session_info *info);
 void app_row_to_info(const struct store_session *row, struct app_session_info *info);
-void app_persist(struct app *app, const struct app_session *s, const char *event,
-                 const char *detail);
+/* Queue the session's row (and an audit event) for the store. FA_OK when
+ * queued; never refused for load, only for OOM or shutdown. */
+enum fa_status app_persist(struct app *app, const struct app_session *s, const char *event,
+                           const char *detail);
 void app_sessions_tick(struct app *app, int64_t now);
 void app_sessions_free(struct app *app);
 enum fa_status app_sessions_reload(struct app *app, struct store *st);

@@ -264,13 +264,13 @@ static bool finished(const struct app_session *s)
  * store_session_update never changes a finished row, so a late "active" is
  * dropped (FA_ERR_NOT_FOUND) instead of reviving the session. */
 
-void app_persist(struct app *app, const struct app_session *s, const char *event,
-                 const char *detail)
+enum fa_status app_persist(struct app *app, const struct app_session *s, const char *event,
+                           const char *detail)
 {
     struct app_job *j = app_job_new(app, JOB_PERSIST, 0, NULL, NULL);
     if (j == NULL) {
         fa_warn("app: out of memory persisting session %s", s->row.id);
-        return;
+        return FA_ERR_NOMEM;
     }
     j->row = s->row;
     j->row.res_payload = NULL;
@@ -291,10 +291,12 @@ void app_persist(struct app *app, const struct app_session *s, const char *event
         snprintf(j->audit.detail, sizeof j->audit.detail, "%s", detail != NULL ? detail : "");
     }
     /* Persist jobs are not refused while stopping: they record what happened. */
-    if (jobs_submit(app->pool, &j->base) != FA_OK) {
+    enum fa_status rc = jobs_submit_unbounded(app->pool, &j->base);
+    if (rc != FA_OK) {
         fa_warn("app: could not queue the update of session %s", s->row.id);
         job_free(&j->base);
     }
+    return rc;
 }
 
 /* Runs on: worker. */
@@ -678,8 +680,18 @@ enum fa_status app_ws_attach(struct app *app, const char *token, uint64_t conn_i
     s->used = true;
     s->conn_id = conn_id;
     snprintf(s->token, sizeof s->token, "%s", token);
+    /* The token is spent only once its "active" state is on its way to the
+     * store: otherwise a restart within the TTL would accept it again (R15). */
+    int prev = s->row.status;
     s->row.status = APP_STATUS_ACTIVE;
-    app_persist(app, s, NULL, NULL);
+    enum fa_status prc = app_persist(app, s, NULL, NULL);
+    if (prc != FA_OK) {
+        s->row.status = prev;
+        s->attached = false;
+        s->used = false;
+        s->conn_id = 0;
+        return prc;
+    }
     fa_info("session %s: socket attached", s->row.id);
     *out = s;
     if (info != NULL)

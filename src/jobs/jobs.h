@@ -65,6 +65,9 @@ void jobs_set_notify(struct jobs_pool *p, jobs_notify_fn fn, void *arg);
 /* Queue a job; takes `j` on FA_OK only. FA_ERR_BUSY when max_todo jobs wait,
  * FA_ERR_SHUTDOWN after jobs_pool_shutdown. Runs on: any thread. */
 enum fa_status jobs_submit(struct jobs_pool *p, struct job *j);
+/* As jobs_submit, but never FA_ERR_BUSY: for small jobs that record state
+ * and must not be dropped under load (session writes). */
+enum fa_status jobs_submit_unbounded(struct jobs_pool *p, struct job *j);
 
 /* Take one finished job (the caller owns it: apply, then free with
  * job_free), or NULL when none is ready. Runs on: the loop. */

@@ -7,6 +7,7 @@
 #include "jobs/jobs.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "base/alloc.h"
@@ -180,7 +181,7 @@ void jobs_set_notify(struct jobs_pool *p, jobs_notify_fn fn, void *arg)
     pthread_mutex_unlock(&p->mu);
 }
 
-enum fa_status jobs_submit(struct jobs_pool *p, struct job *j)
+static enum fa_status submit(struct jobs_pool *p, struct job *j, bool bounded)
 {
     if (p == NULL || j == NULL || j->run == NULL)
         return FA_ERR_ARG;
@@ -188,7 +189,7 @@ enum fa_status jobs_submit(struct jobs_pool *p, struct job *j)
     enum fa_status rc = FA_OK;
     if (p->stopping)
         rc = FA_ERR_SHUTDOWN;
-    else if (p->cfg.max_todo != 0 && p->todo.n >= p->cfg.max_todo)
+    else if (bounded && p->cfg.max_todo != 0 && p->todo.n >= p->cfg.max_todo)
         rc = FA_ERR_BUSY;
     else {
         j->rc = FA_OK;
@@ -197,6 +198,16 @@ enum fa_status jobs_submit(struct jobs_pool *p, struct job *j)
     }
     pthread_mutex_unlock(&p->mu);
     return rc;
+}
+
+enum fa_status jobs_submit(struct jobs_pool *p, struct job *j)
+{
+    return submit(p, j, true);
+}
+
+enum fa_status jobs_submit_unbounded(struct jobs_pool *p, struct job *j)
+{
+    return submit(p, j, false);
 }
 
 struct job *jobs_done_pop(struct jobs_pool *p)

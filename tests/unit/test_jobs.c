@@ -159,7 +159,9 @@ static void test_queue_limit(void **state)
     struct tjob *extra = tjob(4, 0);
     assert_int_equal(jobs_submit(p, &extra->base), FA_ERR_BUSY);
     job_free(&extra->base);      /* not taken on failure */
-    jobs_pool_shutdown(p, true); /* drain: all three run */
+    /* A state-recording job is never refused for load. */
+    assert_int_equal(jobs_submit_unbounded(p, &tjob(6, 0)->base), FA_OK);
+    jobs_pool_shutdown(p, true); /* drain: all four run */
     int n = 0;
     struct job *j;
     while ((j = jobs_done_pop(p)) != NULL) {
@@ -167,9 +169,10 @@ static void test_queue_limit(void **state)
         n++;
         job_free(j);
     }
-    assert_int_equal(n, 3);
+    assert_int_equal(n, 4);
     struct tjob *late = tjob(5, 0);
     assert_int_equal(jobs_submit(p, &late->base), FA_ERR_SHUTDOWN);
+    assert_int_equal(jobs_submit_unbounded(p, &late->base), FA_ERR_SHUTDOWN);
     job_free(&late->base);
     jobs_pool_free(p);
     assert_int_equal(atomic_load(&ctx_freed), 1);
