@@ -19,9 +19,17 @@ and python3-cryptography (apt-get install python3-websockets
 python3-cryptography). API_KEY or SECRET_KEY may be given as "env:NAME" to
 read them from the environment instead of the command line.
 
+By default the session requires liveness ("require_liveness": true, one
+blink): the server completes it only after it has seen the required blinks
+and head motion, so the frames must show a live person (the sample clip
+does); --no-liveness turns the check off for still or synthetic frames.
+
 Exit status: 0 enrolled / authenticated, 3 the session completed but the
-person was not authenticated, 4 the server cannot verify liveness (rerun
-with --no-liveness), 1 any other failure, 2 bad usage.
+person was not authenticated, 4 the server said it cannot verify liveness
+(reason liveness_unavailable, from a server without liveness detection; rerun
+with --no-liveness), 1 any other failure (among them an enrollment the server
+refused, e.g. reason duplicate_face: the face is already enrolled as another
+user of this client, named by duplicate_of), 2 bad usage.
 """
 import argparse
 import asyncio
@@ -202,7 +210,12 @@ async def stream(args, session, secret_key, ssl_ctx):
                         state["result"] = m
                         done.set()
                     elif t == "error":
-                        say("      server error %s: %s" % (m.get("code"), m.get("error")))
+                        line = "      server error %s: %s" % (m.get("code"), m.get("error"))
+                        if m.get("reason"):
+                            line += " [%s]" % m["reason"]
+                        if m.get("duplicate_of"):
+                            line += " duplicate_of %s" % m["duplicate_of"]
+                        say(line)
                     elif t == "pong":
                         pass
                     else:
@@ -269,8 +282,9 @@ def secret_arg(v, name):
 def parse_args(argv):
     p = argparse.ArgumentParser(
         description="Run one faceauth enrollment or authentication session end to end.",
-        epilog="Exit status: 0 success, 3 not authenticated, 4 the server cannot verify "
-               "liveness, 1 other failure, 2 usage.")
+        epilog="Exit status: 0 success, 3 not authenticated, 4 the server said it cannot "
+               "verify liveness (liveness_unavailable), 1 other failure (e.g. an enrollment "
+               "refused as duplicate_face), 2 usage.")
     p.add_argument("api_key", metavar="API_KEY")
     p.add_argument("secret_key", metavar="SECRET_KEY")
     p.add_argument("base_url", metavar="BASE_URL", help="e.g. http://localhost:8000")
@@ -288,7 +302,9 @@ def parse_args(argv):
                    help="metadata.min_frames_required (default 3)")
     p.add_argument("--blinks", type=int, default=1, help="metadata.required_blinks (default 1)")
     p.add_argument("--no-liveness", action="store_true",
-                   help='send "require_liveness": false (default: true)')
+                   help='send "require_liveness": false (default: true, and the session '
+                        'completes only once the frames show the required blinks and head '
+                        'motion)')
     p.add_argument("--replace", action="store_true",
                    help="enrollment: replace the face data of an enrolled USER_ID")
     p.add_argument("--wait", type=float, default=15.0,
@@ -346,7 +362,7 @@ def main(argv):
     if result is None:
         say("the session did not complete (socket closed with code %s)" % code)
         if no_liveness:
-            say("hint: this server cannot verify liveness yet, so a session with "
+            say("hint: this server cannot verify liveness, so a session with "
                 '"require_liveness": true never completes; rerun with --no-liveness')
             return EXIT_NO_LIVENESS
         return EXIT_FAIL

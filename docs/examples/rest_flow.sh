@@ -11,8 +11,8 @@ TOKEN=$(curl -sf -X POST "$BASE_URL/api/auth/client/" \
   -d "{\"api_key\": \"$API_KEY\", \"secret_key\": \"$SECRET_KEY\"}" |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])')
 
-# 2. Enrollment session (R2): 3 good frames; liveness off here because this
-#    server version cannot verify it yet (see the guide)
+# 2. Enrollment session (R2): 3 good frames; liveness off here so that any
+#    recorded frames complete it (for real users keep the default true)
 curl -sf -X POST "$BASE_URL/api/auth/enrollment/" \
   -H "Authorization: Bearer $TOKEN" \
   -H "Content-Type: application/json" \

@@ -2,12 +2,16 @@
 """`faceauth enroll|authenticate` (the C client on libwebsockets) against a
 real faceauthd: enrollment, verification (1:1) and identification (1:N) of
 the same person from the shared webcam frames, refusal of another person,
-a GCM client, keys from the environment, and the documented exit statuses
-for usage errors, a wrong secret, an unknown user and a session that
-requires liveness. The same scenarios as test_clients_script.py, so the two
-clients cannot drift apart."""
+refusal of the same face under a second user_id of the same client
+(duplicate_face; the server's log names the first user as duplicate_of),
+a GCM client, keys from the environment, the documented exit statuses for
+usage errors, a wrong secret and an unknown user, and a session that
+requires liveness completing with liveness verified on a clip with real
+blinks (a client of its own: one face per client). The same scenarios as
+test_clients_script.py, so the two clients cannot drift apart."""
 import json
 import os
+import re
 import subprocess
 
 import fa_integ as fi  # first: it re-runs the test under /usr/bin/python3 if needed
@@ -37,8 +41,11 @@ def run(ctx, args, which="c", env_keys=True, timeout=120):
 
 def setup():
     s = fi.Server().start()
+    # live: a client of its own for the liveness test (cli-user of c has
+    # the same face, and a client refuses a second user_id with it)
     return {"s": s, "c": s.create_client("cli client"),
-            "g": s.create_client("cli gcm client", method="gcm")}
+            "g": s.create_client("cli gcm client", method="gcm"),
+            "live": s.create_client("cli live client")}
 
 
 def teardown(ctx):
@@ -71,6 +78,24 @@ def test_enroll_verify_identify_refuse(ctx):
     assert res["authenticated"] is False and res["decrypted"]["id"] is None, out
 
 
+def test_duplicate_face_refused(ctx):
+    """cli-user's face under another user_id of the same client: refused
+    (reason duplicate_face, close 4403, exit 1), duplicate_of cli-user, and
+    nothing stored."""
+    rc, out, res = run(ctx, ["enroll", "cli-dup", "--no-liveness", "--json", "--frames",
+                             clip("studio_man_blink"), "--skip", "20"])
+    assert rc == 1 and res is None, out
+    assert "[duplicate_face]" in out and "server error 4403:" in out, out
+    log = ctx["s"].log_text()
+    assert re.search(r"session failed .*type=enrollment reason=duplicate_face "
+                     r"duplicate_of=cli-user\b", log), log[-3000:]
+    rc, out, _ = run(ctx, ["authenticate", "cli-dup", "--no-liveness"])
+    assert rc == 1 and "HTTP 404" in out, out
+    rc, out, res = run(ctx, ["authenticate", "cli-user", "--no-liveness", "--json",
+                             "--frames", clip("studio_man_blink"), "--skip", "40"])
+    assert rc == 0 and res["authenticated"] and res["user_id"] == "cli-user", out
+
+
 def test_gcm_and_options(ctx):
     # keys as options instead of the environment; GCM result
     rc, out, res = run(ctx, ["enroll", "cli-gcm", "--no-liveness", "--json",
@@ -101,15 +126,18 @@ def test_errors(ctx):
 
 
 def test_liveness_required(ctx):
+    """Default body (require_liveness true, 1 blink) on a clip with real
+    blinks and a moving head: liveness verified, the enrollment completes."""
     rc, out, res = run(ctx, ["enroll", "cli-live", "--json", "--wait", "3", "--max-frames", "45",
-                             "--frames", clip("studio_man_blink")])
-    if "[liveness_unavailable]" in out:
-        assert rc == 4 and "--no-liveness" in out and res is None, out
-    else:
-        assert rc == 0 and res["enrolled"] and "liveness verified" in out, out
+                             "--frames", clip("studio_man_blink")], which="live")
+    assert "[liveness_unavailable]" not in out, out
+    assert rc == 0 and res["enrolled"] and res["status"] == "completed", out
+    first = next(ln for ln in out.splitlines() if "frame: " in ln and "liveness verified" in ln)
+    assert int(re.search(r" blinks (\d+)", first).group(1)) >= 1, out
 
 
 if __name__ == "__main__":
-    fi.run_tests(shared=[test_enroll_verify_identify_refuse, test_gcm_and_options, test_errors,
+    fi.run_tests(shared=[test_enroll_verify_identify_refuse, test_duplicate_face_refused,
+                         test_gcm_and_options, test_errors,
                          test_liveness_required],
                  setup=setup, teardown=teardown)

@@ -172,7 +172,11 @@ def test_examples_gcm(ctx):
 
 
 def test_guide_commands(ctx):
-    """The guide's test_websocket_auth.py lines, with real keys and URL."""
+    """The guide's test_websocket_auth.py lines, with real keys and URL (a
+    client of its own: the sample clip's face is enrolled under other
+    user_ids of the cbc client already, and a client refuses a face that
+    another of its users has)."""
+    c = ctx["guide"]
     n = 0
     for guide, _, lang, body in blocks():
         if lang not in ("sh", "bash") or "test_websocket_auth.py" not in body:
@@ -181,7 +185,7 @@ def test_guide_commands(ctx):
             if not line.startswith("python3 tools/test_websocket_auth.py"):
                 continue
             args = line.split()[2:]
-            args = [ctx["cbc"]["api_key"] if a == "API_KEY" else ctx["cbc"]["secret_key"]
+            args = [c["api_key"] if a == "API_KEY" else c["secret_key"]
                     if a == "SECRET_KEY" else ctx["s"].url if a == "http://localhost:8000"
                     else a for a in args]
             r = run([sys.executable, os.path.join(ROOT, "tools", "test_websocket_auth.py")] + args)
@@ -307,7 +311,8 @@ def conforms(doc, schema, value, where):
 
 def test_rest_matches_openapi(ctx):
     doc = openapi_json(ctx)
-    s, c = ctx["s"], ctx["cbc"]
+    s = ctx["s"]
+    c = ctx["openapi"]  # its own: one face per client
 
     def check(method, path, resp, status):
         op = doc["paths"][path][method]
@@ -354,13 +359,24 @@ def test_rest_matches_openapi(ctx):
           s.get("/api/auth/sessions/NoSuchToken000000000000/", token=token), 404)
     check("delete", "/api/users/{user_id}/", s.delete("/api/users/oa-user/", token=token), 200)
     check("delete", "/api/users/{user_id}/", s.delete("/api/users/oa-user/", token=token), 404)
+    # the deleted user's face is free again: another user_id of the same
+    # client may enroll it (before the delete it would be a duplicate_face)
+    r = s.post("/api/auth/enrollment/", {"user_id": "oa-user2", "require_liveness": False,
+                                          "metadata": {"min_frames_required": 3}}, token=token)
+    check("post", "/api/auth/enrollment/", r, 201)
+    est, msgs, code = asyncio.run(fi.run_session(r.json()["websocket_url"],
+                                                 fi.clip_frames("studio_man_blink")[20:]))
+    assert code == 1000 and msgs[-1]["type"] == "enrollment_complete", (code, msgs[-3:])
     check("get", "/healthz", s.get("/healthz"), 200)
 
 
 def setup():
     s = fi.Server().start()
-    return {"s": s, "cbc": s.create_client("docs cbc"), "gcm": s.create_client("docs gcm",
-                                                                              method="gcm")}
+    # guide and openapi enroll the studio_man_blink face again: clients of
+    # their own (a client refuses a face that another of its users has)
+    return {"s": s, "cbc": s.create_client("docs cbc"),
+            "gcm": s.create_client("docs gcm", method="gcm"),
+            "guide": s.create_client("docs guide"), "openapi": s.create_client("docs openapi")}
 
 
 def teardown(ctx):
