@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 
 #include "base/alloc.h"
+#include "base/log.h"
 
 struct sq {
     struct store base; /* first: struct store * <-> struct sq * */
@@ -87,7 +88,8 @@ static const char *const MIGRATIONS[] = {
 
 static enum fa_status db_err(struct sq *s, int rc)
 {
-    (void)s;
+    if (rc != SQLITE_CONSTRAINT && (rc & 0xff) != SQLITE_CONSTRAINT)
+        fa_warn("sqlite: %s (code %d)", sqlite3_errmsg(s->db), sqlite3_extended_errcode(s->db));
     if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
         return FA_ERR_STORE_BUSY;
     if (rc == SQLITE_NOMEM)
@@ -918,8 +920,11 @@ enum fa_status store_sqlite_open(const struct store_config *cfg, struct store **
     flags |= SQLITE_OPEN_NOMUTEX; /* one thread per connection */
     if (!cfg->readonly) {
         /* Create the file owner-only: it holds hashes and sealed data. SQLite
-         * gives the -wal and -shm files the same mode. */
-        int fd = open(cfg->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+         * gives the -wal and -shm files the same mode. Only when it does not
+         * exist yet: closing a descriptor of a file drops every POSIX lock
+         * this process holds on it, including those of SQLite connections
+         * already open (workers), which corrupts the database. */
+        int fd = open(cfg->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd >= 0)
             close(fd);
     }
