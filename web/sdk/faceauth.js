@@ -49,15 +49,18 @@
     no_face: 'Face the camera',
     multiple_faces: 'Only one person in the picture, please',
     face_too_small: 'Move closer',
-    face_too_large: 'Move back a little',
+    not_centered: 'Center your face',
     too_dark: 'More light, please',
     too_bright: 'Too bright: avoid light behind or on the camera',
+    low_contrast: 'Improve the lighting on your face',
     blurry: 'Hold still',
-    low_quality: 'Hold still in good light',
     not_frontal: 'Look straight at the camera',
-    not_centered: 'Center your face',
+    face_unclear: 'Uncover your face',
+    duplicate_frame: 'The camera image is not changing',
     face_changed: 'The same person must stay in front of the camera',
-    liveness_unavailable: 'This server cannot check liveness yet',
+    liveness_failed: 'Blink and move your head a little',
+    inconsistent_samples: 'The same person must stay in front of the camera',
+    duplicate_face: 'This face is already enrolled as another user',
     decode_failed: 'The camera image could not be read'
   };
 
