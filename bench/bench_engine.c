@@ -19,42 +19,21 @@
 #include "img/img.h"
 #include "nn/nn.h"
 #include "peak.h"
+#include "stats.h"
 
 #define MAX_IMAGES 512
-#define MAX_SAMPLES (MAX_IMAGES * 32)
 
 enum stage { ST_DECODE, ST_TINY, ST_SSD, ST_LM, ST_DESC, ST_FRAME, ST_N };
 static const char *const stage_name[ST_N] = {"decode",    "tiny_face_detector", "ssd_mobilenetv1",
                                              "landmarks", "descriptor",         "frame"};
-static const enum face_net stage_net[ST_N] = {0, FACE_NET_TINY, FACE_NET_SSD, FACE_NET_LANDMARKS,
-                                              FACE_NET_DESCRIPTOR, 0};
-
-struct samples {
-    double v[MAX_SAMPLES];
-    int n;
-};
+static const enum face_net stage_net[ST_N] = {
+    0, FACE_NET_TINY, FACE_NET_SSD, FACE_NET_LANDMARKS, FACE_NET_DESCRIPTOR, 0};
 
 static struct samples S[ST_N];
 
 static void add(enum stage s, double ms)
 {
-    if (S[s].n < MAX_SAMPLES)
-        S[s].v[S[s].n++] = ms;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double pct(struct samples *s, double p)
-{
-    if (s->n == 0)
-        return 0;
-    qsort(s->v, (size_t)s->n, sizeof s->v[0], cmp_d);
-    int i = (int)(p * (s->n - 1) + 0.5);
-    return s->v[i];
+    samples_add(&S[s], ms);
 }
 
 /* Letterbox (black bars) to 640x480 with bilinear sampling. */
@@ -83,7 +62,8 @@ static struct img *to_vga(const struct img *src)
             int x0 = (int)fx, x1 = x0 + 1 < src->w ? x0 + 1 : x0;
             double dx = fx - x0;
             for (int c = 0; c < 3; c++) {
-                const uint8_t *r0 = src->rgb + (size_t)y0 * src->w * 3, *r1 = src->rgb + (size_t)y1 * src->w * 3;
+                const uint8_t *r0 = src->rgb + (size_t)y0 * src->w * 3,
+                              *r1 = src->rgb + (size_t)y1 * src->w * 3;
                 double v = (r0[x0 * 3 + c] * (1 - dx) + r0[x1 * 3 + c] * dx) * (1 - dy) +
                            (r1[x0 * 3 + c] * (1 - dx) + r1[x1 * 3 + c] * dx) * dy;
                 dst->rgb[((size_t)(y + oy) * W + (x + ox)) * 3 + c] = (uint8_t)(v + 0.5);
@@ -192,8 +172,8 @@ int main(int argc, char **argv)
             const char *parent = base;
             while (parent > paths[i] && parent[-1] != '/')
                 parent--;
-            snprintf(out, sizeof out, "%s/%03d_%.*s_%s", write_dir, nimg,
-                     (int)(base - parent), parent, base + 1);
+            snprintf(out, sizeof out, "%s/%03d_%.*s_%s", write_dir, nimg, (int)(base - parent),
+                     parent, base + 1);
             char *dot = strrchr(out, '.');
             if (dot)
                 strcpy(dot, ".jpg");
@@ -269,8 +249,8 @@ int main(int argc, char **argv)
            "GFLOP/s", "%peak");
     double med[ST_N];
     for (int s = 0; s < ST_N; s++) {
-        med[s] = pct(&S[s], 0.5);
-        double p95 = pct(&S[s], 0.95);
+        med[s] = samples_pct(&S[s], 0.5);
+        double p95 = samples_pct(&S[s], 0.95);
         uint64_t macs = stage_net[s] ? face_models_macs(m, stage_net[s]) : 0;
         printf("%-20s %8.2f %8.2f %9d", stage_name[s], med[s], p95, S[s].n);
         if (macs && med[s] > 0) {
@@ -279,8 +259,9 @@ int main(int argc, char **argv)
         }
         printf("\n");
     }
-    printf("(frame = decode + tiny + landmarks + descriptor on %d images with a tiny-detector face)\n",
-           frames_with_face);
+    printf(
+        "(frame = decode + tiny + landmarks + descriptor on %d images with a tiny-detector face)\n",
+        frames_with_face);
     if (json_out) {
         FILE *f = fopen(json_out, "w");
         if (f) {
@@ -288,7 +269,7 @@ int main(int argc, char **argv)
                     nn_backend_name(be), nimg, runs, peak);
             for (int s = 0; s < ST_N; s++)
                 fprintf(f, ",\"%s\":{\"median\":%.4f,\"p95\":%.4f}", stage_name[s], med[s],
-                        pct(&S[s], 0.95));
+                        samples_pct(&S[s], 0.95));
             fprintf(f, "}\n");
             fclose(f);
         }

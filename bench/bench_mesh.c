@@ -25,38 +25,19 @@
 #include "img/img.h"
 #include "nn/nn.h"
 #include "peak.h"
+#include "stats.h"
 
 #define MAX_IMAGES 2048
-#define MAX_SAMPLES (MAX_IMAGES * 8)
 
 enum stage { ST_BF, ST_MESH, ST_IRIS, ST_TRACKED, ST_BF_NET, ST_MESH_NET, ST_IRIS_NET, ST_N };
 static const char *const stage_name[ST_N] = {
     "blazeface", "facemesh", "iris", "tracked_frame", "blazeface_net", "facemesh_net", "iris_net"};
 
-struct samples {
-    double v[MAX_SAMPLES];
-    int n;
-};
 static struct samples S[ST_N];
 
 static void add(enum stage s, double ms)
 {
-    if (S[s].n < MAX_SAMPLES)
-        S[s].v[S[s].n++] = ms;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double pct(struct samples *s, double p)
-{
-    if (s->n == 0)
-        return 0;
-    qsort(s->v, (size_t)s->n, sizeof s->v[0], cmp_d);
-    return s->v[(int)(p * (s->n - 1) + 0.5)];
+    samples_add(&S[s], ms);
 }
 
 static char *paths[MAX_IMAGES];
@@ -257,8 +238,8 @@ int main(int argc, char **argv)
            "GFLOP/s", "%peak");
     double med[ST_N], p95[ST_N];
     for (int s = 0; s < ST_N; s++) {
-        med[s] = pct(&S[s], 0.5);
-        p95[s] = pct(&S[s], 0.95);
+        med[s] = samples_pct(&S[s], 0.5);
+        p95[s] = samples_pct(&S[s], 0.95);
         printf("%-16s %8.3f %8.3f %8d", stage_name[s], med[s], p95[s], S[s].n);
         if (macs[s] && med[s] > 0 && s >= ST_BF_NET) {
             double gf = 2.0 * (double)macs[s] / 1e9, rate = gf / (med[s] / 1e3);

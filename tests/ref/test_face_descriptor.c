@@ -30,6 +30,7 @@
 #include "face/align.h"
 #include "face/descriptor.h"
 #include "face/landmark68.h"
+#include "refdata.h"
 #include "testutil.h"
 
 #define MAX_IMAGES 256
@@ -59,23 +60,6 @@ static struct {
 
 /* ------------------------------------------------------------- helpers */
 
-static void *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        fail_msg("cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *p = malloc((size_t)n + 1);
-    assert_non_null(p);
-    if (fread(p, 1, (size_t)n, f) != (size_t)n)
-        fail_msg("short read %s", path);
-    fclose(f);
-    ((char *)p)[n] = '\0';
-    *len = (size_t)n;
-    return p;
-}
 
 static const char *dump_path(char *buf, size_t n, const char *file)
 {
@@ -89,28 +73,21 @@ static float *load_f32(const char *name, size_t *n)
     char file[256], path[1024];
     size_t len;
     snprintf(file, sizeof file, "%s.f32.bin", name);
-    float *p = read_file(dump_path(path, sizeof path, file), &len);
+    float *p = tu_read_file(dump_path(path, sizeof path, file), &len);
     *n = len / sizeof(float);
     return p;
 }
 
-static double num(const json_t *o, const char *k)
-{
-    const json_t *v = json_object_get(o, k);
-    if (!json_is_number(v))
-        fail_msg("missing number %s", k);
-    return json_number_value(v);
-}
 
 static struct face_box box_of(const json_t *o)
 {
-    return (struct face_box){num(o, "x"), num(o, "y"), num(o, "width"), num(o, "height"), 0.0f};
+    return (struct face_box){tu_json_num(o, "x"), tu_json_num(o, "y"), tu_json_num(o, "width"), tu_json_num(o, "height"), 0.0f};
 }
 
 static bool rect_is(struct prep_rect r, const json_t *o)
 {
-    return r.x == num(o, "x") && r.y == num(o, "y") && r.w == num(o, "width") &&
-           r.h == num(o, "height");
+    return r.x == tu_json_num(o, "x") && r.y == tu_json_num(o, "y") && r.w == tu_json_num(o, "width") &&
+           r.h == tu_json_num(o, "height");
 }
 
 static void ref_vector(const json_t *a, double v[FACE_DESCRIPTOR])
@@ -149,8 +126,8 @@ static struct img dump_image(void)
     char path[1024];
     size_t len;
     const json_t *im = json_object_get(g.tensors, "image");
-    struct img out = {.w = (int32_t)num(im, "width"), .h = (int32_t)num(im, "height")};
-    out.rgb = read_file(dump_path(path, sizeof path, "image.rgb.u8.bin"), &len);
+    struct img out = {.w = (int32_t)tu_json_num(im, "width"), .h = (int32_t)tu_json_num(im, "height")};
+    out.rgb = tu_read_file(dump_path(path, sizeof path, "image.rgb.u8.bin"), &len);
     assert_int_equal(len, (size_t)out.w * (size_t)out.h * 3);
     return out;
 }
@@ -294,7 +271,7 @@ static void test_dump(void **state)
     assert_int_equal(desc_crop_from_landmarks(&im, pts, &det, &r), FA_OK);
     assert_true(rect_is(r, json_object_get(rnotes, "crop")));
     assert_true(rect_is(r, json_object_get(rnotes, "dlib_rect")));
-    uint8_t *cpx = read_file(dump_path(path, sizeof path, "recognition.crop.rgb.u8.bin"), &len);
+    uint8_t *cpx = tu_read_file(dump_path(path, sizeof path, "recognition.crop.rgb.u8.bin"), &len);
     assert_int_equal(len, (size_t)r.w * (size_t)r.h * 3);
     for (int32_t y = 0; y < r.h; y++)
         assert_memory_equal(cpx + (size_t)y * (size_t)r.w * 3,
@@ -364,8 +341,8 @@ static void run_images(const struct desc_net *net, const struct lm68_net *lmn, s
         if (!take)
             continue;
         struct img *im = load_image(key);
-        assert_int_equal(im->w, (int32_t)num(res, "width"));
-        assert_int_equal(im->h, (int32_t)num(res, "height"));
+        assert_int_equal(im->w, (int32_t)tu_json_num(res, "width"));
+        assert_int_equal(im->h, (int32_t)tu_json_num(res, "height"));
         sw->images++;
         struct cached *c = fill_cache && ci < MAX_IMAGES ? &g.cache[ci] : NULL;
         size_t i;
@@ -592,7 +569,7 @@ static void write_edited_model(const char *dir, const char *from, const char *to
     size_t len;
     mkdir(dir, 0700);
     snprintf(src, sizeof src, "%s/face_recognition_model-weights_manifest.json", g.models);
-    char *json = read_file(src, &len);
+    char *json = tu_read_file(src, &len);
     char *at = strstr(json, from);
     assert_non_null(at);
     snprintf(dst, sizeof dst, "%s/face_recognition_model-weights_manifest.json", dir);

@@ -33,6 +33,7 @@
 #include "face/tiny.h"
 #include "img/img.h"
 #include "nn/nn.h"
+#include "refdata.h"
 #include "testutil.h"
 
 #define DUMP "data/reference/tensors"
@@ -61,23 +62,6 @@ static struct fixture F;
 
 /* ------------------------------------------------------------------ helpers */
 
-static void *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *p = malloc(n > 0 ? (size_t)n : 1);
-    if (p != NULL && fread(p, 1, (size_t)n, f) != (size_t)n) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return p;
-}
 
 /* A tensor of the dump as floats (NULL when the dump does not hold it). */
 static float *dump_f32(const char *name, size_t *count)
@@ -85,7 +69,7 @@ static float *dump_f32(const char *name, size_t *count)
     char rel[256], path[1024];
     size_t len = 0;
     snprintf(rel, sizeof rel, DUMP "/%s.f32.bin", name);
-    float *p = read_file(tu_shared_path(path, sizeof path, rel), &len);
+    float *p = tu_read_file(tu_shared_path(path, sizeof path, rel), &len);
     *count = len / sizeof(float);
     return p;
 }
@@ -160,7 +144,7 @@ static struct img dump_image(uint8_t **pixels)
 {
     char path[1024];
     size_t len = 0;
-    *pixels = read_file(tu_shared_path(path, sizeof path, DUMP "/image.rgb.u8.bin"), &len);
+    *pixels = tu_read_file(tu_shared_path(path, sizeof path, DUMP "/image.rgb.u8.bin"), &len);
     assert_non_null(*pixels);
     assert_int_equal(len, (size_t)DUMP_W * DUMP_H * 3);
     return (struct img){.w = DUMP_W, .h = DUMP_H, .rgb = *pixels};
@@ -536,7 +520,7 @@ static void make_bad_models(char *dir, size_t dlen, const char *manifest, const 
     snprintf(dir, dlen, "/tmp/fa_det_badXXXXXX");
     assert_non_null(mkdtemp(dir));
     snprintf(src, sizeof src, "%s/face-api/%s", tu_models_dir(), manifest);
-    char *json = read_file(src, &len);
+    char *json = tu_read_file(src, &len);
     assert_non_null(json);
     char *hit = NULL;
     for (size_t i = 0; hit == NULL && i + strlen(from) <= len; i++) {

@@ -27,6 +27,7 @@
 #include "base/clock.h"
 #include "face/align.h"
 #include "face/landmark68.h"
+#include "refdata.h"
 #include "testutil.h"
 
 static struct {
@@ -42,23 +43,6 @@ static struct {
 
 /* ------------------------------------------------------------- helpers */
 
-static void *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        fail_msg("cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *p = malloc((size_t)n + 1);
-    assert_non_null(p);
-    if (fread(p, 1, (size_t)n, f) != (size_t)n)
-        fail_msg("short read %s", path);
-    fclose(f);
-    ((char *)p)[n] = '\0';
-    *len = (size_t)n;
-    return p;
-}
 
 static const char *dump_path(char *buf, size_t n, const char *file)
 {
@@ -73,22 +57,15 @@ static float *load_f32(const char *name, size_t *n)
     char file[256], path[1024];
     size_t len;
     snprintf(file, sizeof file, "%s.f32.bin", name);
-    float *p = read_file(dump_path(path, sizeof path, file), &len);
+    float *p = tu_read_file(dump_path(path, sizeof path, file), &len);
     *n = len / sizeof(float);
     return p;
 }
 
-static double num(const json_t *o, const char *k)
-{
-    const json_t *v = json_object_get(o, k);
-    if (!json_is_number(v))
-        fail_msg("missing number %s", k);
-    return json_number_value(v);
-}
 
 static struct face_box box_of(const json_t *o)
 {
-    return (struct face_box){num(o, "x"), num(o, "y"), num(o, "width"), num(o, "height"), 0.0f};
+    return (struct face_box){tu_json_num(o, "x"), tu_json_num(o, "y"), tu_json_num(o, "width"), tu_json_num(o, "height"), 0.0f};
 }
 
 static void ref_points(const json_t *lm, double pts[FACE_LANDMARKS][2])
@@ -119,8 +96,8 @@ static struct img dump_image(void)
     char path[1024];
     size_t len;
     const json_t *im = json_object_get(g.tensors, "image");
-    struct img out = {.w = (int32_t)num(im, "width"), .h = (int32_t)num(im, "height")};
-    out.rgb = read_file(dump_path(path, sizeof path, "image.rgb.u8.bin"), &len);
+    struct img out = {.w = (int32_t)tu_json_num(im, "width"), .h = (int32_t)tu_json_num(im, "height")};
+    out.rgb = tu_read_file(dump_path(path, sizeof path, "image.rgb.u8.bin"), &len);
     assert_int_equal(len, (size_t)out.w * (size_t)out.h * 3);
     return out;
 }
@@ -234,9 +211,9 @@ static void test_dump(void **state)
     /* the crop: rectangle and pixels */
     struct prep_rect r;
     assert_int_equal(align_clip(det.x, det.y, det.w, det.h, im.w, im.h, &r), FA_OK);
-    assert_true(r.x == num(crop, "x") && r.y == num(crop, "y") && r.w == num(crop, "width") &&
-                r.h == num(crop, "height"));
-    uint8_t *cpx = read_file(dump_path(path, sizeof path, "landmarks.crop.rgb.u8.bin"), &len);
+    assert_true(r.x == tu_json_num(crop, "x") && r.y == tu_json_num(crop, "y") && r.w == tu_json_num(crop, "width") &&
+                r.h == tu_json_num(crop, "height"));
+    uint8_t *cpx = tu_read_file(dump_path(path, sizeof path, "landmarks.crop.rgb.u8.bin"), &len);
     assert_int_equal(len, (size_t)r.w * (size_t)r.h * 3);
     for (int32_t y = 0; y < r.h; y++)
         assert_memory_equal(cpx + (size_t)y * (size_t)r.w * 3,
@@ -322,8 +299,8 @@ static void run_images(const struct lm68_net *net, struct nn_ctx *ctx, const cha
         if (!take)
             continue;
         struct img *im = load_image(key);
-        assert_int_equal(im->w, (int32_t)num(res, "width"));
-        assert_int_equal(im->h, (int32_t)num(res, "height"));
+        assert_int_equal(im->w, (int32_t)tu_json_num(res, "width"));
+        assert_int_equal(im->h, (int32_t)tu_json_num(res, "height"));
         sw->images++;
         size_t i;
         json_t *f;
@@ -333,8 +310,8 @@ static void run_images(const struct lm68_net *net, struct nn_ctx *ctx, const cha
             const json_t *lc = json_object_get(f, "landmark_crop");
             struct prep_rect r;
             assert_int_equal(align_clip(det.x, det.y, det.w, det.h, im->w, im->h, &r), FA_OK);
-            assert_true(r.x == num(lc, "x") && r.y == num(lc, "y") && r.w == num(lc, "width") &&
-                        r.h == num(lc, "height"));
+            assert_true(r.x == tu_json_num(lc, "x") && r.y == tu_json_num(lc, "y") && r.w == tu_json_num(lc, "width") &&
+                        r.h == tu_json_num(lc, "height"));
             float pts[FACE_LANDMARKS][2];
             double want[FACE_LANDMARKS][2], mean, max;
             assert_int_equal(lm68_run(net, ctx, &g.arena, im, &det, pts), FA_OK);
@@ -469,7 +446,7 @@ static void write_edited_model(const char *dir, const char *from, const char *to
     size_t len;
     mkdir(dir, 0700);
     snprintf(src, sizeof src, "%s/face_landmark_68_model-weights_manifest.json", g.models);
-    char *json = read_file(src, &len);
+    char *json = tu_read_file(src, &len);
     char *at = strstr(json, from);
     assert_non_null(at);
     snprintf(dst, sizeof dst, "%s/face_landmark_68_model-weights_manifest.json", dir);
@@ -481,7 +458,7 @@ static void write_edited_model(const char *dir, const char *from, const char *to
     fclose(f);
     free(json);
     snprintf(src, sizeof src, "%s/face_landmark_68_model.bin", g.models);
-    void *bin = read_file(src, &len);
+    void *bin = tu_read_file(src, &len);
     snprintf(dst, sizeof dst, "%s/face_landmark_68_model.bin", dir);
     f = fopen(dst, "wb");
     assert_non_null(f);

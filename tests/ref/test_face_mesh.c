@@ -53,6 +53,7 @@
 #include "face/mesh.h"
 #include "img/img.h"
 #include "nn/nn.h"
+#include "refdata.h"
 #include "testutil.h"
 
 #define DUMP "data/reference/tensors/facemesh"
@@ -85,23 +86,6 @@ static struct fixture F;
 
 /* ------------------------------------------------------------------ helpers */
 
-static void *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *p = malloc(n > 0 ? (size_t)n : 1);
-    if (p != NULL && fread(p, 1, (size_t)n, f) != (size_t)n) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return p;
-}
 
 static int write_file(const char *path, const void *p, size_t n)
 {
@@ -118,7 +102,7 @@ static float *dump_f32(const char *name, size_t want)
     char rel[256], path[1024];
     size_t len = 0;
     snprintf(rel, sizeof rel, DUMP "/%s.f32.bin", name);
-    float *p = read_file(tu_shared_path(path, sizeof path, rel), &len);
+    float *p = tu_read_file(tu_shared_path(path, sizeof path, rel), &len);
     assert_non_null(p);
     assert_int_equal(len, want * sizeof(float));
     return p;
@@ -273,7 +257,7 @@ static void test_tensor_dump(void **state)
     size_t len = 0;
 
     /* decoded pixels */
-    uint8_t *rgb = read_file(tu_shared_path(path, sizeof path, DUMP "/image.rgb.u8.bin"), &len);
+    uint8_t *rgb = tu_read_file(tu_shared_path(path, sizeof path, DUMP "/image.rgb.u8.bin"), &len);
     assert_non_null(rgb);
     assert_int_equal(len, (size_t)im->w * (size_t)im->h * 3);
     assert_memory_equal(rgb, im->rgb, len);
@@ -667,7 +651,7 @@ static void test_pipeline(void **state)
 static int copy_file(const char *from, const char *to)
 {
     size_t n = 0;
-    void *p = read_file(from, &n);
+    void *p = tu_read_file(from, &n);
     if (p == NULL)
         return -1;
     int rc = write_file(to, p, n);
@@ -692,7 +676,7 @@ static void test_bad_models(void **state)
     /* facemesh.json with its face-flag output renamed: refused, named */
     size_t n = 0;
     snprintf(src, sizeof src, "%s/human/facemesh.json", tu_models_dir());
-    char *json = read_file(src, &n);
+    char *json = tu_read_file(src, &n);
     assert_non_null(json);
     json = realloc(json, n + 1);
     json[n] = '\0';
@@ -715,7 +699,7 @@ static void test_bad_models(void **state)
     snprintf(path, sizeof path, "%s/iris.json", dir);
     assert_int_equal(copy_file(src, path), 0);
     snprintf(src, sizeof src, "%s/human/iris.bin", tu_models_dir());
-    char *bin = read_file(src, &n);
+    char *bin = tu_read_file(src, &n);
     assert_non_null(bin);
     snprintf(path, sizeof path, "%s/iris.bin", dir);
     assert_int_equal(write_file(path, bin, n / 2), 0);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 #include "face/align.h"
+#include "refdata.h"
 #include "testutil.h"
 
 static void expect_rect(struct prep_rect r, int32_t x, int32_t y, int32_t w, int32_t h)
@@ -144,21 +145,14 @@ static void test_dlib_bad(void **state)
     assert_true(b.x == 7.0 || b.x > 1e30);
 }
 
-static double num(const json_t *o, const char *k)
-{
-    const json_t *v = json_object_get(o, k);
-    if (!json_is_number(v))
-        fail_msg("missing number %s", k);
-    return json_number_value(v);
-}
 
 static void expect_rect_json(struct prep_rect r, const json_t *o, const char *img, size_t face,
                              const char *what)
 {
-    if (r.x != num(o, "x") || r.y != num(o, "y") || r.w != num(o, "width") ||
-        r.h != num(o, "height"))
+    if (r.x != tu_json_num(o, "x") || r.y != tu_json_num(o, "y") || r.w != tu_json_num(o, "width") ||
+        r.h != tu_json_num(o, "height"))
         fail_msg("%s face %zu %s: (%d,%d,%d,%d), face-api (%g,%g,%g,%g)", img, face, what, r.x, r.y,
-                 r.w, r.h, num(o, "x"), num(o, "y"), num(o, "width"), num(o, "height"));
+                 r.w, r.h, tu_json_num(o, "x"), tu_json_num(o, "y"), tu_json_num(o, "width"), tu_json_num(o, "height"));
 }
 
 /* Every face of the reference: the three rectangles equal face-api's. */
@@ -176,15 +170,15 @@ static void test_reference_rects(void **state)
     size_t faces = 0, capped = 0, clipped = 0;
     json_object_foreach(root, key, res)
     {
-        int32_t W = (int32_t)num(res, "width"), H = (int32_t)num(res, "height");
+        int32_t W = (int32_t)tu_json_num(res, "width"), H = (int32_t)tu_json_num(res, "height");
         size_t i;
         json_t *f;
         json_array_foreach(json_object_get(res, "faces"), i, f)
         {
             const json_t *det = json_object_get(f, "detection");
             struct prep_rect lc, dc;
-            assert_int_equal(align_clip(num(det, "x"), num(det, "y"), num(det, "width"),
-                                        num(det, "height"), W, H, &lc),
+            assert_int_equal(align_clip(tu_json_num(det, "x"), tu_json_num(det, "y"), tu_json_num(det, "width"),
+                                        tu_json_num(det, "height"), W, H, &lc),
                              FA_OK);
             expect_rect_json(lc, json_object_get(f, "landmark_crop"), key, i, "landmark_crop");
 
