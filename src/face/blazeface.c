@@ -11,47 +11,30 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "face/gmodel.h"
 
 /* Graph outputs by node name, and their sizes in floats. */
 enum { OUT_LOGIT512, OUT_LOGIT384, OUT_REG512, OUT_REG384, NOUT };
-static const char *const out_name[NOUT] = {"Identity", "Identity_1", "Identity_2", "Identity_3"};
-static const size_t out_len[NOUT] = {512, 384, 512 * 16, 384 * 16};
+static const struct gmodel_output outputs[NOUT] = {
+    {"Identity", 512}, {"Identity_1", 384}, {"Identity_2", 512 * 16}, {"Identity_3", 384 * 16}};
 
 struct bf_net {
     struct nn_graph *g;
     int out_idx[NOUT]; /* graph output index of each */
-    size_t nout;
 };
 
 enum fa_status bf_load(const char *dir, const struct nn_backend *be, struct bf_net **out,
                        struct fa_errinfo *info)
 {
-    static const int32_t hwc[3] = {BF_INPUT, BF_INPUT, 3};
-    char path[4096];
-    enum fa_status rc;
     struct bf_net *net = fa_calloc(1, sizeof *net);
     if (net == NULL)
         return FA_ERR_NOMEM;
-    snprintf(path, sizeof path, "%s/blazeface.json", dir);
-    rc = nn_graph_load(path, be, hwc, &net->g, info);
-    if (rc == FA_ERR_ARG) /* the model's input is not the size this net needs */
-        rc = FA_ERR_MODEL_TENSOR;
-    if (rc != FA_OK)
-        goto out;
-    net->nout = nn_graph_output_count(net->g);
-    for (int i = 0; i < NOUT; i++) {
-        net->out_idx[i] = nn_graph_output_find(net->g, out_name[i]);
-        if (net->out_idx[i] < 0 ||
-            nn_graph_output_len(net->g, (size_t)net->out_idx[i]) != out_len[i]) {
-            fa_errinfo_set(info, "blazeface: output %s missing or not %zu floats", out_name[i],
-                           out_len[i]);
-            rc = FA_ERR_MODEL_TENSOR;
-            goto out;
-        }
+    enum fa_status rc = gmodel_load(dir, "blazeface.json", be, BF_INPUT, outputs, NOUT,
+                                    net->out_idx, &net->g, info);
+    if (rc == FA_OK) {
+        *out = net;
+        net = NULL;
     }
-    *out = net;
-    net = NULL;
-out:
     bf_free(net);
     return rc;
 }
@@ -330,11 +313,11 @@ enum fa_status bf_detect_padded(const struct bf_net *net, struct nn_ctx *ctx,
         return FA_ERR_ARG;
     size_t mark = fa_arena_mark(arena);
     enum fa_status rc = FA_ERR_NOMEM;
-    float *outs[8];
+    float *outs[GMODEL_MAX_OUTPUTS];
     float *input = fa_arena_alloc(arena, sizeof(float) * BF_INPUT * BF_INPUT * 3);
     float *table = fa_arena_alloc(arena, sizeof(float) * BF_ANCHORS * BF_COLS);
     void *scratch = fa_arena_alloc(arena, bf_decode_scratch_bytes());
-    if (input == NULL || table == NULL || scratch == NULL || net->nout > 8)
+    if (input == NULL || table == NULL || scratch == NULL)
         goto out;
     bf_input_padded(im, pad_x, pad_y, input);
     rc = nn_graph_run(net->g, ctx, arena, input, outs);

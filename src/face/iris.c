@@ -12,40 +12,27 @@
 
 #include "base/alloc.h"
 #include "face/blazeface.h"
+#include "face/gmodel.h"
 #include "face/mesh.h"
 
 struct iris_net {
     struct nn_graph *g;
     int out_idx;
-    size_t nout;
 };
 
 enum fa_status iris_load(const char *dir, const struct nn_backend *be, struct iris_net **out,
                          struct fa_errinfo *info)
 {
-    static const int32_t hwc[3] = {IRIS_INPUT, IRIS_INPUT, 3};
-    char path[4096];
-    enum fa_status rc;
+    static const struct gmodel_output output = {"Identity", IRIS_POINTS * 3};
     struct iris_net *net = fa_calloc(1, sizeof *net);
     if (net == NULL)
         return FA_ERR_NOMEM;
-    snprintf(path, sizeof path, "%s/iris.json", dir);
-    rc = nn_graph_load(path, be, hwc, &net->g, info);
-    if (rc == FA_ERR_ARG) /* the model's input is not the size this net needs */
-        rc = FA_ERR_MODEL_TENSOR;
-    if (rc != FA_OK)
-        goto out;
-    net->nout = nn_graph_output_count(net->g);
-    net->out_idx = nn_graph_output_find(net->g, "Identity");
-    if (net->out_idx < 0 || net->nout > 8 ||
-        nn_graph_output_len(net->g, (size_t)net->out_idx) != IRIS_POINTS * 3) {
-        fa_errinfo_set(info, "iris: output Identity missing or not %d floats", IRIS_POINTS * 3);
-        rc = FA_ERR_MODEL_TENSOR;
-        goto out;
+    enum fa_status rc =
+        gmodel_load(dir, "iris.json", be, IRIS_INPUT, &output, 1, &net->out_idx, &net->g, info);
+    if (rc == FA_OK) {
+        *out = net;
+        net = NULL;
     }
-    *out = net;
-    net = NULL;
-out:
     iris_free(net);
     return rc;
 }
@@ -116,7 +103,7 @@ void iris_input(const float *face_input, const int32_t box[4], bool mirror, floa
 enum fa_status iris_infer(const struct iris_net *net, struct nn_ctx *ctx, struct fa_arena *arena,
                           const float *input, float *raw)
 {
-    float *outs[8];
+    float *outs[GMODEL_MAX_OUTPUTS];
     size_t mark = fa_arena_mark(arena);
     enum fa_status rc = nn_graph_run(net->g, ctx, arena, input, outs);
     if (rc == FA_OK)

@@ -14,47 +14,30 @@
 
 #include "base/alloc.h"
 #include "face/blazeface.h"
+#include "face/gmodel.h"
 #include "face/iris.h"
 
 enum { OUT_MESH, OUT_FLAG, NOUT };
-static const char *const out_name[NOUT] = {"Identity_2", "Identity_1"};
-static const size_t out_len[NOUT] = {FACE_MESH_POINTS * 3, 1};
+static const struct gmodel_output outputs[NOUT] = {{"Identity_2", FACE_MESH_POINTS * 3},
+                                                   {"Identity_1", 1}};
 
 struct mesh_net {
     struct nn_graph *g;
     int out_idx[NOUT];
-    size_t nout;
 };
 
 enum fa_status mesh_load(const char *dir, const struct nn_backend *be, struct mesh_net **out,
                          struct fa_errinfo *info)
 {
-    static const int32_t hwc[3] = {MESH_INPUT, MESH_INPUT, 3};
-    char path[4096];
-    enum fa_status rc;
     struct mesh_net *net = fa_calloc(1, sizeof *net);
     if (net == NULL)
         return FA_ERR_NOMEM;
-    snprintf(path, sizeof path, "%s/facemesh.json", dir);
-    rc = nn_graph_load(path, be, hwc, &net->g, info);
-    if (rc == FA_ERR_ARG) /* the model's input is not the size this net needs */
-        rc = FA_ERR_MODEL_TENSOR;
-    if (rc != FA_OK)
-        goto out;
-    net->nout = nn_graph_output_count(net->g);
-    for (int i = 0; i < NOUT; i++) {
-        net->out_idx[i] = nn_graph_output_find(net->g, out_name[i]);
-        if (net->out_idx[i] < 0 || net->nout > 8 ||
-            nn_graph_output_len(net->g, (size_t)net->out_idx[i]) != out_len[i]) {
-            fa_errinfo_set(info, "facemesh: output %s missing or not %zu floats", out_name[i],
-                           out_len[i]);
-            rc = FA_ERR_MODEL_TENSOR;
-            goto out;
-        }
+    enum fa_status rc = gmodel_load(dir, "facemesh.json", be, MESH_INPUT, outputs, NOUT,
+                                    net->out_idx, &net->g, info);
+    if (rc == FA_OK) {
+        *out = net;
+        net = NULL;
     }
-    *out = net;
-    net = NULL;
-out:
     mesh_free(net);
     return rc;
 }
@@ -184,7 +167,7 @@ void mesh_input(const struct img *im, const int32_t box[4], float *out)
 enum fa_status mesh_infer(const struct mesh_net *net, struct nn_ctx *ctx, struct fa_arena *arena,
                           const float *input, float *raw, float *score)
 {
-    float *outs[8];
+    float *outs[GMODEL_MAX_OUTPUTS];
     size_t mark = fa_arena_mark(arena);
     enum fa_status rc = nn_graph_run(net->g, ctx, arena, input, outs);
     if (rc == FA_OK) {
