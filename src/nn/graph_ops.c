@@ -295,120 +295,179 @@ static float leaky_alpha(const struct gr_node *n, const char *key, struct fa_err
 
 /* Element-wise loops of the fused ops. The kernel layer's nn_add takes no
  * PReLU slopes or LeakyReLU alpha and applies its activation through a call
- * per element; here each activation has its own loop, four lanes at a time
- * (GCC/clang vector extensions: SSE on x86-64, NEON elsewhere, no
- * intrinsics) and branch-free, since the sign of an activation is a coin
- * flip for the branch predictor. Numerics as TF.js, bit for bit: the sum
- * rounded to float32, then x > 0 ? x : slope * x in float32 (the sigmoid as
- * nn_ref_act1). An output buffer is either an input's (in place) or
- * disjoint from it: the planner shares whole buffers only, and each block
- * of four is loaded before it is stored. */
-typedef float v4f __attribute__((vector_size(16)));
-typedef int32_t v4i __attribute__((vector_size(16)));
+ * per element; here the sum and the activation are one pass over memory,
+ * eight lanes at a time (GCC/clang vector extensions: AVX on x86-64-v3,
+ * two NEON registers elsewhere, no intrinsics) and branch-free, since the
+ * sign of an activation is a coin flip for the branch predictor. Numerics
+ * as TF.js, bit for bit: the sum rounded to float32, then x > 0 ? x :
+ * slope * x in float32 (the sigmoid as nn_ref_act1). An output buffer is
+ * either an input's (in place) or disjoint from it: the planner shares
+ * whole buffers only, and each block of eight is loaded before it is
+ * stored. */
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+#define V8 8
 
-static inline v4f ld4(const float *p)
+static inline v8f ld8(const float *p)
 {
-    v4f v;
+    v8f v;
     memcpy(&v, p, sizeof v);
     return v;
 }
 
-static inline void st4(float *p, v4f v)
+static inline void st8(float *p, v8f v)
 {
     memcpy(p, &v, sizeof v);
 }
 
+static inline v8f splat8(float x)
+{
+    return (v8f){x, x, x, x, x, x, x, x};
+}
+
 /* m ? a : b, lane by lane (m: all ones or all zeros) */
-static inline v4f sel4(v4i m, v4f a, v4f b)
+static inline v8f sel8(v8i m, v8f a, v8f b)
 {
-    return (v4f)((m & (v4i)a) | (~m & (v4i)b));
+    return (v8f)((m & (v8i)a) | (~m & (v8i)b));
 }
 
-static void vadd(float *o, const float *a, const float *b, size_t n)
+/* act(x) for the activations without per-channel slopes (s: alpha) */
+static inline __attribute__((always_inline)) v8f act8(v8f x, enum nn_act act, v8f s)
 {
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4)
-        st4(o + i, ld4(a + i) + ld4(b + i));
-    for (; i < n; i++)
-        o[i] = a[i] + b[i];
+    const v8f zero = splat8(0.0f), six = splat8(6.0f);
+    switch (act) {
+    case NN_ACT_RELU:
+        return sel8(x > zero, x, zero);
+    case NN_ACT_RELU6:
+        return sel8(x > zero, sel8(x < six, x, six), zero);
+    case NN_ACT_LEAKY:
+    case NN_ACT_PRELU: /* s: the slopes of these lanes */
+        return sel8(x > zero, x, s * x);
+    default:
+        return x;
+    }
 }
 
-/* o = x + v over the last dimension (v has c values, or 1) */
-static void vadd_chans(float *o, const float *x, const float *v, size_t n, size_t c)
+static inline float act1(float x, enum nn_act act, float s)
 {
-    if (c == 1 || c % 4 != 0) {
-        for (size_t i = 0; i < n; i++)
-            o[i] = x[i] + v[c == 1 ? 0 : i % c];
+    switch (act) {
+    case NN_ACT_RELU:
+        return x > 0.0f ? x : 0.0f;
+    case NN_ACT_RELU6:
+        return x > 0.0f ? (x < 6.0f ? x : 6.0f) : 0.0f;
+    case NN_ACT_LEAKY:
+    case NN_ACT_PRELU: {
+        float y = s * x;
+        return x > 0.0f ? x : y;
+    }
+    case NN_ACT_SIGMOID:
+        return nn_ref_act1(x, NN_ACT_SIGMOID, 0.0f, 0.0f);
+    default:
+        return x;
+    }
+}
+
+/* What one fused element-wise pass computes: o = act(a + b) where b is
+ * NULL (no sum), a tensor like a (b_c == 0), or a vector over the last
+ * dimension (b_c values, or 1); slopes over the last dimension (c values)
+ * for PReLU. */
+struct ew {
+    float *o;
+    const float *a, *b, *slopes;
+    size_t n, c, b_c;
+    enum nn_act act;
+    float alpha;
+};
+
+static inline __attribute__((always_inline)) v8f ew_in8(const struct ew *e, size_t i, size_t k)
+{
+    v8f x = ld8(e->a + i + k);
+    if (e->b == NULL)
+        return x;
+    if (e->b_c == 0)
+        return x + ld8(e->b + i + k);
+    return x + (e->b_c == 1 ? splat8(e->b[0]) : ld8(e->b + k));
+}
+
+static inline float ew_in1(const struct ew *e, size_t i, size_t k)
+{
+    float x = e->a[i + k];
+    if (e->b == NULL)
+        return x;
+    return x + e->b[e->b_c == 0 ? i + k : e->b_c == 1 ? 0 : k];
+}
+
+/* the pass, specialised by the compiler for each constant act */
+static inline __attribute__((always_inline)) void ew_run_act(const struct ew *e, enum nn_act act)
+{
+    const bool per_chan = act == NN_ACT_PRELU || (e->b != NULL && e->b_c > 1);
+    if (act == NN_ACT_SIGMOID || (per_chan && e->c % V8 != 0)) {
+        for (size_t i = 0; i < e->n; i += e->c)
+            for (size_t k = 0; k < e->c; k++)
+                e->o[i + k] =
+                    act1(ew_in1(e, i, k), act, act == NN_ACT_PRELU ? e->slopes[k] : e->alpha);
         return;
     }
-    for (size_t p = 0; p < n; p += c)
-        for (size_t k = 0; k < c; k += 4)
-            st4(o + p + k, ld4(x + p + k) + ld4(v + k));
+    if (per_chan) {
+        for (size_t i = 0; i < e->n; i += e->c)
+            for (size_t k = 0; k < e->c; k += V8)
+                st8(e->o + i + k,
+                    act8(ew_in8(e, i, k), act,
+                         act == NN_ACT_PRELU ? ld8(e->slopes + k) : splat8(e->alpha)));
+        return;
+    }
+    size_t i = 0;
+    for (; i + V8 <= e->n; i += V8)
+        st8(e->o + i, act8(ew_in8(e, i, 0), act, splat8(e->alpha)));
+    for (; i < e->n; i++)
+        e->o[i] = act1(ew_in1(e, i, 0), act, e->alpha);
 }
 
-/* o[i] = act(o[i]); slopes over the last dimension (c values). */
-static void act_inplace(float *o, size_t n, size_t c, enum nn_act act, float alpha,
-                        const float *slopes)
+static void ew_run(const struct ew *e)
 {
-    const v4f zero = {0, 0, 0, 0}, six = {6, 6, 6, 6};
-    const v4f va = {alpha, alpha, alpha, alpha};
-    size_t i = 0;
-    switch (act) {
+    switch (e->act) {
     case NN_ACT_NONE:
+        ew_run_act(e, NN_ACT_NONE);
         return;
     case NN_ACT_RELU:
-        for (; i + 4 <= n; i += 4) {
-            v4f x = ld4(o + i);
-            st4(o + i, sel4(x > zero, x, zero));
-        }
-        for (; i < n; i++)
-            o[i] = o[i] > 0.0f ? o[i] : 0.0f;
+        ew_run_act(e, NN_ACT_RELU);
         return;
     case NN_ACT_RELU6:
-        for (; i + 4 <= n; i += 4) {
-            v4f x = ld4(o + i);
-            st4(o + i, sel4(x > zero, sel4(x < six, x, six), zero));
-        }
-        for (; i < n; i++)
-            o[i] = o[i] > 0.0f ? (o[i] < 6.0f ? o[i] : 6.0f) : 0.0f;
+        ew_run_act(e, NN_ACT_RELU6);
         return;
     case NN_ACT_LEAKY:
-        for (; i + 4 <= n; i += 4) {
-            v4f x = ld4(o + i);
-            st4(o + i, sel4(x > zero, x, va * x));
-        }
-        for (; i < n; i++) {
-            float y = alpha * o[i];
-            o[i] = o[i] > 0.0f ? o[i] : y;
-        }
+        ew_run_act(e, NN_ACT_LEAKY);
         return;
     case NN_ACT_PRELU:
-        if (c % 4 == 0) {
-            for (size_t p = 0; p < n; p += c)
-                for (size_t k = 0; k < c; k += 4) {
-                    v4f x = ld4(o + p + k);
-                    st4(o + p + k, sel4(x > zero, x, ld4(slopes + k) * x));
-                }
-            return;
-        }
-        for (; i < n; i++) {
-            float y = slopes[i % c] * o[i];
-            o[i] = o[i] > 0.0f ? o[i] : y;
-        }
+        ew_run_act(e, NN_ACT_PRELU);
         return;
     case NN_ACT_SIGMOID:
-        for (; i < n; i++)
-            o[i] = nn_ref_act1(o[i], NN_ACT_SIGMOID, 0.0f, 0.0f);
+        ew_run_act(e, NN_ACT_SIGMOID);
         return;
     }
 }
 
-/* n's fused activation on its own value, in place. */
-static void apply_act(const struct gr_run *r, const struct gr_node *n, float *o)
+/* n's fused activation on x (b, b_c: a sum first, as struct ew), into o. */
+static void apply_act(const struct gr_run *r, const struct gr_node *n, float *o, const float *x,
+                      const float *b, size_t b_c)
 {
-    const float *slopes = n->slope_node >= 0 ? gr_ptr(r, n->slope_node) : NULL;
-    act_inplace(o, n->len, n->rank >= 1 ? (size_t)n->dim[n->rank - 1] : 1, n->act, n->alpha,
-                slopes);
+    const struct ew e = {
+        .o = o,
+        .a = x,
+        .b = b,
+        .slopes = n->slope_node >= 0 ? gr_ptr(r, n->slope_node) : NULL,
+        .n = n->len,
+        .c = n->rank >= 1 ? (size_t)n->dim[n->rank - 1] : 1,
+        .b_c = b_c,
+        .act = n->act,
+        .alpha = n->alpha,
+    };
+    if (e.act == NN_ACT_NONE && e.b == NULL) {
+        if (o != x)
+            memcpy(o, x, n->len * sizeof(float));
+        return;
+    }
+    ew_run(&e);
 }
 
 static int32_t self_index(const struct gr_run *r, const struct gr_node *n)
@@ -701,16 +760,12 @@ static enum fa_status prep_add(struct nn_graph *g, struct gr_node *n, struct fa_
 
 static enum fa_status run_add(const struct gr_run *r, const struct gr_node *n)
 {
-    float *o = gr_ptr(r, self_index(r, n));
-    if (n->add_mode == GR_ADD_SAME) {
-        const float *a = gr_ptr(r, n->in[0]), *b = gr_ptr(r, n->in[1]);
-        vadd(o, a, b, n->len); /* o may be a or b */
-    } else {
-        const float *x = gr_ptr(r, n->in[n->data_in]), *v = gr_ptr(r, n->bias_node);
-        const size_t c = r->g->nodes[n->bias_node].len;
-        vadd_chans(o, x, v, n->len, c); /* o may be x: read before written */
-    }
-    apply_act(r, n, o);
+    float *o = gr_ptr(r, self_index(r, n)); /* may be an input: read before written */
+    if (n->add_mode == GR_ADD_SAME)
+        apply_act(r, n, o, gr_ptr(r, n->in[0]), gr_ptr(r, n->in[1]), 0);
+    else
+        apply_act(r, n, o, gr_ptr(r, n->in[n->data_in]), gr_ptr(r, n->bias_node),
+                  r->g->nodes[n->bias_node].len);
     return FA_OK;
 }
 
@@ -750,11 +805,7 @@ static enum fa_status prep_act(struct nn_graph *g, struct gr_node *n, struct fa_
 
 static enum fa_status run_act(const struct gr_run *r, const struct gr_node *n)
 {
-    float *out = gr_ptr(r, self_index(r, n));
-    const float *in = gr_ptr(r, n->in[0]);
-    if (out != in)
-        memcpy(out, in, n->len * sizeof(float));
-    apply_act(r, n, out);
+    apply_act(r, n, gr_ptr(r, self_index(r, n)), gr_ptr(r, n->in[0]), NULL, 0);
     return FA_OK;
 }
 
