@@ -7,8 +7,10 @@
  * simulated frame by frame at 10 fps through logic/ on the very engine pass
  * the server's workers run (app_observe), computed once per clip.
  *
- *   usage: eval_sessions [--quick] [--cache DIR] [--dump FILE] [--models DIR]
+ *   usage: eval_sessions [--quick] [--no-track] [--cache DIR] [--dump FILE] [--models DIR]
  *   --quick  a subset (what FA_TEST_QUICK=1 tests use)
+ *   --no-track  BlazeFace on every frame of a stream (the server tracks:
+ *            struct app_track), to measure what tracking changes
  *   --cache  keep engine outputs in DIR between runs (invalidated by size)
  *   --dump   per-frame measures as JSON lines for tools/tune_logic.py
  *
@@ -42,7 +44,7 @@
 #define EV_MAX_SEQ 128
 #define EV_MAX_PHOTOS 128
 #define EV_FRAME_MS 100
-#define EV_CACHE_MAGIC 0x4c56454146ull /* "FAEVL" */
+#define EV_CACHE_MAGIC 0x324c56454146ull /* "FAEVL2": frames tracked as the server does */
 
 /* ---- data -------------------------------------------------------------- */
 
@@ -77,6 +79,7 @@ struct ev_photo {
 struct ev {
     const char *shared, *models, *cache;
     bool quick;
+    bool no_track; /* app_observe without a track */
     FILE *dump;
     struct nn_backend *be;
     struct face_models *m;
@@ -187,11 +190,14 @@ static void free_list(char **v, int n)
     free(v);
 }
 
-static enum fa_status observe(struct ev *ev, const struct img *im, int64_t t_ms,
-                              struct logic_frame *f)
+/* One frame as the server's worker sees it; tr: the stream's track (NULL:
+ * a single photo). */
+static enum fa_status observe(struct ev *ev, struct app_track *tr, const struct img *im,
+                              int64_t t_ms, struct logic_frame *f)
 {
     int64_t t0 = fa_mono_ns();
-    enum fa_status rc = app_observe(ev->m, ev->w, im, t_ms, 0, APP_OBSERVE_ALL_DESC, f);
+    enum fa_status rc =
+        app_observe(ev->m, ev->w, ev->no_track ? NULL : tr, im, t_ms, 0, APP_OBSERVE_ALL_DESC, f);
     ev->engine_ms += (double)(fa_mono_ns() - t0) / 1e6;
     ev->engine_frames++;
     return rc;
@@ -332,12 +338,13 @@ static int load_clip(struct ev *ev, const char *rel, const char *name, const cha
     if (max_frames > 0 && n > max_frames)
         n = max_frames;
     s->f = calloc((size_t)n, sizeof *s->f);
+    struct app_track tr = {0};
     for (int i = 0; i < n; i++) {
         char path[900];
         struct img *im = NULL;
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         if (img_load_file(path, NULL, &im) != FA_OK ||
-            observe(ev, im, (int64_t)i * EV_FRAME_MS, &s->f[i]) != FA_OK) {
+            observe(ev, &tr, im, (int64_t)i * EV_FRAME_MS, &s->f[i]) != FA_OK) {
             fprintf(stderr, "eval: %s failed\n", path);
             img_free(im);
             free_list(names, n);
@@ -479,14 +486,13 @@ static int build_repeat(struct ev *ev, const char *clip_rel, const char *person,
         return -1;
     }
     s->f = calloc((size_t)n, sizeof *s->f);
-    enum fa_status rc = observe(ev, im, 0, &s->f[0]);
+    struct app_track tr = {0}; /* as the server sees it: tracked after the first */
+    enum fa_status rc = FA_OK;
+    for (int i = 0; i < n && rc == FA_OK; i++)
+        rc = observe(ev, &tr, im, (int64_t)i * EV_FRAME_MS, &s->f[i]);
     img_free(im);
     if (rc != FA_OK)
         return -1;
-    for (int i = 1; i < n; i++) {
-        s->f[i] = s->f[0];
-        s->f[i].t_ms = (int64_t)i * EV_FRAME_MS;
-    }
     s->n = n;
     return 0;
 }
@@ -508,12 +514,13 @@ static int build_reencode(struct ev *ev, const char *clip_rel, const char *perso
     s->f = calloc((size_t)n, sizeof *s->f);
     static const int Q[] = {95, 80, 70, 90, 75, 85};
     struct img *cur = im;
+    struct app_track tr = {0};
     for (int i = 0; i < n; i++) {
         struct img *nx = reencode(cur, Q[i % 6]);
         if (cur != im)
             img_free(cur);
         cur = nx;
-        if (cur == NULL || observe(ev, cur, (int64_t)i * EV_FRAME_MS, &s->f[i]) != FA_OK) {
+        if (cur == NULL || observe(ev, &tr, cur, (int64_t)i * EV_FRAME_MS, &s->f[i]) != FA_OK) {
             img_free(im);
             img_free(cur);
             return -1;
@@ -543,13 +550,14 @@ static int build_warp(struct ev *ev, const char *clip_rel, const char *person, i
     if (src == NULL)
         return -1;
     s->f = calloc((size_t)n, sizeof *s->f);
+    struct app_track tr = {0};
     for (int i = 0; i < n; i++) {
         double M[9];
         warp_path(src, 640, 480, i * 0.1, amp, M);
         struct img *d = warp_img(src, 640, 480, M);
         struct img *j = d != NULL ? reencode(d, 80) : NULL;
         img_free(d);
-        if (j == NULL || observe(ev, j, (int64_t)i * EV_FRAME_MS, &s->f[i]) != FA_OK) {
+        if (j == NULL || observe(ev, &tr, j, (int64_t)i * EV_FRAME_MS, &s->f[i]) != FA_OK) {
             img_free(j);
             img_free(src);
             return -1;
@@ -632,7 +640,7 @@ static int load_photos(struct ev *ev)
             char path[900];
             struct img *im = NULL;
             snprintf(path, sizeof path, "%s/%s", pdir, files[i]);
-            if (img_load_file(path, NULL, &im) != FA_OK || observe(ev, im, 0, f) != FA_OK) {
+            if (img_load_file(path, NULL, &im) != FA_OK || observe(ev, NULL, im, 0, f) != FA_OK) {
                 img_free(im);
                 continue;
             }
@@ -969,7 +977,7 @@ static void dump_degradations(struct ev *ev)
                 struct img *d = degrade(im, (enum ev_degrade)k, lv);
                 struct img *j = d != NULL ? reencode(d, 90) : NULL;
                 img_free(d);
-                if (j == NULL || observe(ev, j, 0, f) != FA_OK) {
+                if (j == NULL || observe(ev, NULL, j, 0, f) != FA_OK) {
                     img_free(j);
                     continue;
                 }
@@ -1414,6 +1422,8 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
             ev.quick = true;
+        else if (strcmp(argv[i], "--no-track") == 0)
+            ev.no_track = true;
         else if (strcmp(argv[i], "--cache") == 0 && i + 1 < argc)
             ev.cache = argv[++i];
         else if (strcmp(argv[i], "--dump") == 0 && i + 1 < argc)
@@ -1421,8 +1431,9 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--models") == 0 && i + 1 < argc)
             ev.models = argv[++i];
         else {
-            fprintf(stderr, "usage: eval_sessions [--quick] [--cache DIR] [--dump FILE] "
-                            "[--models DIR]\n");
+            fprintf(stderr,
+                    "usage: eval_sessions [--quick] [--no-track] [--cache DIR] [--dump FILE] "
+                    "[--models DIR]\n");
             return 2;
         }
     }

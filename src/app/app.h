@@ -30,6 +30,7 @@
 
 #include "base/buf.h"
 #include "base/status.h"
+#include "face/face.h"
 
 struct nn_backend; /* nn/nn.h: the daemon creates it; app only passes it on */
 
@@ -427,20 +428,35 @@ bool app_user_id_valid(const char *user_id);
 
 /* ---- Offline evaluation (bench/eval_sessions.c, tests) ------------------------ */
 
-struct face_models;
-struct face_worker;
-struct img;
 struct logic_frame;
-/* The engine pass a frame job runs (app/observe.c): BlazeFace + FaceMesh +
- * Iris on every face, the largest face as the subject, its image statistics,
- * and its 68 landmarks and descriptor when the frame passes quality
- * (logic_quality_eval with min_face_px; 0: default), or whenever there is a
- * face with APP_OBSERVE_ALL_DESC (the logic uses descriptors of good frames
- * only, so its decisions do not change; evaluations use it to cache one pass
- * for any quality limit). Errors as the engine's. Runs on: the thread that
- * owns `w`. */
+/* What app_observe carries from one frame of a stream to the next (one per
+ * session; zeroed: nothing seen yet). BlazeFace finds every face at least
+ * every APP_DETECT_EVERY frames and whenever the track is lost; between,
+ * the subject is tracked (FaceMesh + Iris on the crop its last mesh
+ * places) and the faces of the last detection are assumed still there, so a
+ * second face keeps frames from counting until a detection no longer sees
+ * it. */
+struct app_track {
+    struct face_track t;
+    int32_t since_detect; /* frames since BlazeFace last ran */
+    int32_t faces;        /* faces BlazeFace found then */
+    float second_w;       /* the width of the largest other face then */
+};
+#define APP_DETECT_EVERY 5 /* 0.5 s at 10 fps */
+
+/* The engine pass a frame job runs (app/observe.c): the faces (BlazeFace +
+ * FaceMesh + Iris on every face, or the tracked subject as struct
+ * app_track says; tr NULL: detection on every frame), the largest face as
+ * the subject, its image statistics, and its 68 landmarks and descriptor
+ * when the frame passes quality (logic_quality_eval with min_face_px; 0:
+ * default), or whenever there is a face with APP_OBSERVE_ALL_DESC (the
+ * logic uses descriptors of good frames only, so its decisions do not
+ * change; evaluations use it to cache one pass for any quality limit).
+ * Errors as the engine's (tr is unchanged by one). Runs on: the thread
+ * that owns `w`. */
 #define APP_OBSERVE_ALL_DESC 1u
-enum fa_status app_observe(const struct face_models *m, struct face_worker *w, const struct img *im,
-                           int64_t t_ms, int min_face_px, unsigned flags, struct logic_frame *out);
+enum fa_status app_observe(const struct face_models *m, struct face_worker *w, struct app_track *tr,
+                           const struct img *im, int64_t t_ms, int min_face_px, unsigned flags,
+                           struct logic_frame *out);
 
 #endif

@@ -56,6 +56,7 @@ struct app_session {
     char token[APP_TOKEN_MAX]; /* "" if unknown (reloaded after restart, not attached yet) */
     struct store_session row;  /* persisted fields (row.res_payload owned) */
     struct logic_session *ls;  /* the session logic's state (owned; NULL until attached) */
+    struct app_track track;    /* where the engine finds the face in the next frame */
     bool attached;             /* a socket is attached now */
     bool used;                 /* a socket was attached once */
     bool busy;                 /* a frame job is in flight */
@@ -108,8 +109,9 @@ struct frame_in {
     struct store_session row; /* res_payload NULL */
     char token[APP_TOKEN_MAX];
     struct logic_session ls;
-    bool ls_updated; /* the worker fed this frame to ls */
-    int64_t t_ms;    /* when the frame arrived (the eye signal's clock) */
+    struct app_track track; /* moves on with ls */
+    bool ls_updated;        /* the worker fed this frame to ls (and track) */
+    int64_t t_ms;           /* when the frame arrived (the eye signal's clock) */
     struct fa_buf image;
 };
 

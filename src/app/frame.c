@@ -476,7 +476,7 @@ enum fa_status app_run_frame(struct app_job *j, struct app_worker *w)
         rc = FA_ERR_NOMEM;
         goto out;
     }
-    rc = app_observe(app->models, w->fw, im, in->t_ms, app->cfg.min_face_px, 0, f);
+    rc = app_observe(app->models, w->fw, &in->track, im, in->t_ms, app->cfg.min_face_px, 0, f);
     if (rc != FA_OK)
         goto out;
     fr->faces = f->faces;
@@ -544,6 +544,7 @@ enum fa_status app_frame_start(struct app *app, struct app_session *s, app_reply
     j->fin->row.res_payload = NULL;
     snprintf(j->fin->token, sizeof j->fin->token, "%s", s->token);
     j->fin->ls = *s->ls;
+    j->fin->track = s->track;
     j->fin->t_ms = s->pending_ms;
     memcpy(j->token_hash, s->token_hash, 32);
     j->fin->image = s->pending; /* the waiting frame moves into the job */
@@ -589,8 +590,10 @@ void app_apply_frame(struct app *app, struct app_job *j)
     j->reply.u.frame = o->fr;
     struct app_frame_result *fr = &j->reply.u.frame;
 
-    if (j->fin->ls_updated && s->ls != NULL)
+    if (j->fin->ls_updated && s->ls != NULL) {
         *s->ls = j->fin->ls; /* the logic state moves on */
+        s->track = j->fin->track;
+    }
     if (rc != FA_ERR_SHUTDOWN) {
         app->metrics.frames_total++;
         app->metrics.frame_seconds_sum += o->fr.process_ms / 1000.0;

@@ -1,10 +1,11 @@
 /* The engine pass of one frame, turned into what the session logic decides
- * on (struct logic_frame): BlazeFace + FaceMesh + Iris on every face (so a
- * second face is seen on every frame, not only when a tracker re-detects),
- * the subject = the largest face, its image statistics, and - only when the
- * frame passes quality, the one case where it is used - the 68 landmarks
- * and the descriptor. The worker runs this for every frame; the offline
- * evaluation (bench/eval_sessions.c) runs the same function. */
+ * on (struct logic_frame): the faces - BlazeFace + FaceMesh + Iris on every
+ * face at least every APP_DETECT_EVERY frames, the subject tracked between
+ * (struct app_track) -, the subject = the largest face, its image
+ * statistics, and - only when the frame passes quality, the one case where
+ * it is used - the 68 landmarks and the descriptor. The worker runs this
+ * for every frame; the offline evaluation (bench/eval_sessions.c) runs the
+ * same function. */
 #include "app/app_priv.h"
 
 #include <string.h>
@@ -29,22 +30,17 @@ static uint64_t pixel_hash(const struct img *im)
     return h ^ ((uint64_t)im->w << 32 | (uint64_t)im->h);
 }
 
-enum fa_status app_observe(const struct face_models *m, struct face_worker *w, const struct img *im,
-                           int64_t t_ms, int min_face_px, unsigned flags, struct logic_frame *out)
+/* BlazeFace + FaceMesh + Iris on every face; the subject (the largest
+ * face) into *f, and what a tracked frame carries into nt. */
+static enum fa_status detect_faces(const struct face_models *m, struct face_worker *w,
+                                   const struct img *im, struct face_mesh *f,
+                                   struct logic_frame *out, struct app_track *nt)
 {
     struct face_mesh faces[OBSERVE_MAX_FACES];
     size_t n = 0;
-    memset(out, 0, sizeof *out);
-    out->t_ms = t_ms;
-    out->img_w = im->w;
-    out->img_h = im->h;
-    out->pixel_hash = pixel_hash(im);
     enum fa_status rc = face_mesh_detect(m, w, im, 0, faces, OBSERVE_MAX_FACES, &n);
     if (rc != FA_OK)
         return rc;
-    out->faces = (int32_t)n;
-    if (n == 0)
-        return FA_OK;
     size_t best = 0;
     for (size_t i = 1; i < n; i++)
         if (faces[i].box.w > faces[best].box.w)
@@ -52,7 +48,55 @@ enum fa_status app_observe(const struct face_models *m, struct face_worker *w, c
     for (size_t i = 0; i < n; i++)
         if (i != best && faces[i].box.w > out->second_w)
             out->second_w = faces[i].box.w;
-    const struct face_mesh *f = &faces[best];
+    out->faces = (int32_t)n;
+    *nt = (struct app_track){.faces = out->faces, .second_w = out->second_w};
+    if (n > 0) {
+        *f = faces[best];
+        face_track_start(&nt->t, f);
+    }
+    return FA_OK;
+}
+
+enum fa_status app_observe(const struct face_models *m, struct face_worker *w, struct app_track *tr,
+                           const struct img *im, int64_t t_ms, int min_face_px, unsigned flags,
+                           struct logic_frame *out)
+{
+    struct face_mesh mesh, *f = &mesh;
+    struct app_track nt = tr != NULL ? *tr : (struct app_track){0};
+    bool tracked = false;
+    enum fa_status rc;
+    memset(out, 0, sizeof *out);
+    out->t_ms = t_ms;
+    out->img_w = im->w;
+    out->img_h = im->h;
+    out->pixel_hash = pixel_hash(im);
+    if (tr != NULL && nt.t.on) {
+        rc = face_track_next(m, w, &nt.t, im, 0.0f, f, &tracked);
+        if (rc != FA_OK)
+            return rc;
+    }
+    if (tracked && ++nt.since_detect >= APP_DETECT_EVERY) {
+        /* BlazeFace for the other faces; the subject keeps its tracked mesh
+         * (crops from the detector and from the track would alternate) */
+        int32_t others = 0;
+        float w_other = 0;
+        rc = face_mesh_others(m, w, im, &f->box, &others, &w_other);
+        if (rc != FA_OK)
+            return rc;
+        nt.since_detect = 0;
+        nt.faces = 1 + others;
+        nt.second_w = w_other;
+    }
+    if (tracked) { /* the faces of the last detection are still there */
+        out->faces = nt.faces;
+        out->second_w = nt.second_w;
+    } else {
+        rc = detect_faces(m, w, im, f, out, &nt);
+        if (rc != FA_OK)
+            return rc;
+    }
+    if (out->faces == 0)
+        goto done;
     out->face = true;
     out->box = f->box;
     out->score = f->score;
@@ -71,7 +115,7 @@ enum fa_status app_observe(const struct face_models *m, struct face_worker *w, c
     const struct logic_quality_params qp = {.min_face_px = min_face_px};
     logic_quality_eval(out, &qp, &q);
     if (q.reason != LOGIC_OK && !(flags & APP_OBSERVE_ALL_DESC))
-        return FA_OK;
+        goto done;
     float pts[FACE_LANDMARKS][2];
     rc = face_landmarks(m, w, im, &f->box, pts);
     if (rc == FA_OK)
@@ -79,5 +123,8 @@ enum fa_status app_observe(const struct face_models *m, struct face_worker *w, c
     if (rc != FA_OK)
         return rc;
     out->has_desc = true;
+done:
+    if (tr != NULL)
+        *tr = nt;
     return FA_OK;
 }

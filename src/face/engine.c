@@ -158,9 +158,9 @@ void face_worker_free(struct face_worker *w)
     fa_free(w);
 }
 
-enum fa_status face_detect(const struct face_models *m, struct face_worker *w,
-                           const struct img *im, enum face_detector det, float min_score,
-                           struct face_box *boxes, size_t max, size_t *n)
+enum fa_status face_detect(const struct face_models *m, struct face_worker *w, const struct img *im,
+                           enum face_detector det, float min_score, struct face_box *boxes,
+                           size_t max, size_t *n)
 {
     /* ---- BlazeFace as FaceMesh refines it (its own default threshold, 0.2) */
     if (det == FACE_DET_BLAZEFACE) {
@@ -209,8 +209,7 @@ enum fa_status face_descriptor(const struct face_models *m, struct face_worker *
 
 enum fa_status face_descriptor_box(const struct face_models *m, struct face_worker *w,
                                    const struct img *im, const struct face_box *box,
-                                   const float pts[FACE_LANDMARKS][2],
-                                   float desc[FACE_DESCRIPTOR])
+                                   const float pts[FACE_LANDMARKS][2], float desc[FACE_DESCRIPTOR])
 {
     if (m->desc == NULL)
         return FA_ERR_ARG;
@@ -280,4 +279,22 @@ enum fa_status face_stream_update(const struct face_models *m, struct face_worke
     const struct mesh_nets mn = {m->bf, m->mesh, m->iris};
     fa_arena_reset(&w->arena);
     return track_update(&mn, w->ctx, &w->arena, s, im, t_ms, out);
+}
+
+enum fa_status face_track_next(const struct face_models *m, struct face_worker *w,
+                               struct face_track *t, const struct img *im, float min_score,
+                               struct face_mesh *out, bool *ok)
+{
+    const struct mesh_nets mn = {m->bf, m->mesh, m->iris};
+    fa_arena_reset(&w->arena);
+    return track_face_next(&mn, w->ctx, &w->arena, t, im, min_score, out, ok);
+}
+
+enum fa_status face_mesh_others(const struct face_models *m, struct face_worker *w,
+                                const struct img *im, const struct face_box *subject, int32_t *n,
+                                float *max_w)
+{
+    const struct mesh_nets mn = {m->bf, m->mesh, m->iris};
+    fa_arena_reset(&w->arena);
+    return mesh_detect_others(&mn, w->ctx, &w->arena, im, subject, n, max_w);
 }

@@ -75,9 +75,9 @@ void face_worker_free(struct face_worker *w);
  * detection's; when none is found, BlazeFace runs once more on the image
  * framed in black (faces that fill the frame).
  * FA_ERR_ARG if that detector was not loaded. Runs on: the worker's thread. */
-enum fa_status face_detect(const struct face_models *m, struct face_worker *w,
-                           const struct img *im, enum face_detector det, float min_score,
-                           struct face_box *boxes, size_t max, size_t *n);
+enum fa_status face_detect(const struct face_models *m, struct face_worker *w, const struct img *im,
+                           enum face_detector det, float min_score, struct face_box *boxes,
+                           size_t max, size_t *n);
 
 /* 68 landmarks (image pixels) for a face box from any detector or the
  * caller (the face-api crop: box clipped to the image, floored).
@@ -98,8 +98,7 @@ enum fa_status face_descriptor(const struct face_models *m, struct face_worker *
  * image border. The CLI and the server use this one. */
 enum fa_status face_descriptor_box(const struct face_models *m, struct face_worker *w,
                                    const struct img *im, const struct face_box *box,
-                                   const float pts[FACE_LANDMARKS][2],
-                                   float desc[FACE_DESCRIPTOR]);
+                                   const float pts[FACE_LANDMARKS][2], float desc[FACE_DESCRIPTOR]);
 
 /* Descriptor of an explicit crop rectangle (x, y, w, h; clipped, floored),
  * e.g. the whole image as face-api's recognition example does. */
@@ -171,6 +170,42 @@ struct face_mesh {
 enum fa_status face_mesh_detect(const struct face_models *m, struct face_worker *w,
                                 const struct img *im, float min_score, struct face_mesh *out,
                                 size_t max, size_t *n);
+
+/* ---- one face followed without the detector (MediaPipe's tracking) */
+
+/* Where the last frame's mesh places this frame's FaceMesh crop. A plain
+ * struct the caller owns (zeroed: off); fields are private. */
+struct face_track {
+    bool on;         /* crop is set */
+    int32_t crop[4]; /* the last mesh's box enlarged by 1.4 and squared */
+    double box[4];   /* the last mesh's box x1, y1, x2, y2 */
+};
+
+/* Follow f (a mesh found by face_mesh_detect) from the next frame on.
+ * Runs on: any thread. */
+void face_track_start(struct face_track *t, const struct face_mesh *f);
+/* FaceMesh + Iris on the crop t places, as face_mesh_detect measures a
+ * face. *ok when that mesh scores at least min_score (<= 0: 0.5,
+ * MediaPipe's presence threshold), lies mostly inside the frame, overlaps
+ * the last one (a jump means the mesh latched onto something else) and
+ * moved less than 8% of the crop's size since the last frame (a face that
+ * moved faster is squeezed in the lagging crop: at 10 fps its mesh, and the
+ * descriptor placed by it, drift): then t follows it; otherwise t is off
+ * and the caller re-detects.
+ * Errors as face_mesh_detect; t is unchanged by one.
+ * Runs on: the worker's thread. */
+enum fa_status face_track_next(const struct face_models *m, struct face_worker *w,
+                               struct face_track *t, const struct img *im, float min_score,
+                               struct face_mesh *out, bool *ok);
+
+/* The faces other than a tracked subject (its mesh box): BlazeFace, then
+ * FaceMesh on each detection whose centre lies outside the subject's box,
+ * kept by face_mesh_detect's rule. *n of them, *max_w the widest one's mesh
+ * box width (0 when none). Errors as face_mesh_detect.
+ * Runs on: the worker's thread. */
+enum fa_status face_mesh_others(const struct face_models *m, struct face_worker *w,
+                                const struct img *im, const struct face_box *subject, int32_t *n,
+                                float *max_w);
 
 /* ---- the eye-state machine (pure: no networks, no allocation) */
 
@@ -258,10 +293,9 @@ struct face_stream_params {
  * are private. A worker may update any stream, one update at a time. */
 struct face_stream {
     struct face_stream_params p;
-    bool tracking; /* crop below comes from the previous frame's mesh */
-    int32_t crop[4];
-    bool had_face;      /* a face was seen before */
-    double last_box[4]; /* last face's mesh box x1, y1, x2, y2 */
+    struct face_track track; /* on: the previous frame's mesh places the crop */
+    bool had_face;           /* a face was seen before */
+    double last_box[4];      /* last face's mesh box x1, y1, x2, y2 */
     int64_t last_face_ms;
     struct face_eyes eyes;
     uint64_t frames, detector_runs;

@@ -388,3 +388,47 @@ out:
     fa_arena_release(arena, mark);
     return rc;
 }
+
+/* c's centre lies inside b */
+static bool centre_in(const struct face_box *c, const struct face_box *b)
+{
+    double cx = c->x + c->w / 2, cy = c->y + c->h / 2;
+    return cx >= b->x && cx <= b->x + b->w && cy >= b->y && cy <= b->y + b->h;
+}
+
+enum fa_status mesh_detect_others(const struct mesh_nets *nets, struct nn_ctx *ctx,
+                                  struct fa_arena *arena, const struct img *im,
+                                  const struct face_box *subject, int32_t *n, float *max_w)
+{
+    if (nets->bf == NULL || nets->mesh == NULL || im == NULL || im->w < 1 || im->h < 1)
+        return FA_ERR_ARG;
+    size_t mark = fa_arena_mark(arena);
+    struct bf_det *dets = fa_arena_alloc(arena, sizeof(struct bf_det) * FACE_MAX_FACES);
+    struct face_mesh *f = fa_arena_alloc(arena, sizeof(struct face_mesh));
+    enum fa_status rc = dets == NULL || f == NULL ? FA_ERR_NOMEM : FA_OK;
+    size_t ndet = 0;
+    int32_t nout = 0;
+    float w = 0;
+    if (rc ==
+        FA_OK) /* the subject is found: the framed pass for a face filling the frame is moot */
+        rc = mesh_detect_pass(nets, ctx, arena, im, 0, 0.0f, dets, FACE_MAX_FACES, &ndet);
+    for (size_t i = 0; rc == FA_OK && i < ndet; i++) {
+        const struct face_box d = {dets[i].box[0], dets[i].box[1], dets[i].box[2] - dets[i].box[0],
+                                   dets[i].box[3] - dets[i].box[1], dets[i].score};
+        if (centre_in(&d, subject))
+            continue;
+        bool kept = false;
+        rc = mesh_face(nets, ctx, arena, im, dets[i].face_box, false, f, &kept);
+        if (rc != FA_OK || !kept || centre_in(&f->box, subject))
+            continue;
+        nout++;
+        if (f->box.w > w)
+            w = f->box.w;
+    }
+    if (rc == FA_OK) {
+        *n = nout;
+        *max_w = w;
+    }
+    fa_arena_release(arena, mark);
+    return rc;
+}

@@ -112,6 +112,14 @@ enum fa_status mesh_detect_boxes(const struct mesh_nets *nets, struct nn_ctx *ct
                                  struct face_box *boxes, size_t max, size_t *n);
 
 /* face_stream_update's work (track.c). */
+/* face_mesh_others on the nets. */
+enum fa_status mesh_detect_others(const struct mesh_nets *nets, struct nn_ctx *ctx,
+                                  struct fa_arena *arena, const struct img *im,
+                                  const struct face_box *subject, int32_t *n, float *max_w);
+/* face_track_next on the nets. */
+enum fa_status track_face_next(const struct mesh_nets *nets, struct nn_ctx *ctx,
+                               struct fa_arena *arena, struct face_track *t, const struct img *im,
+                               float min_score, struct face_mesh *out, bool *ok);
 enum fa_status track_update(const struct mesh_nets *nets, struct nn_ctx *ctx,
                             struct fa_arena *arena, struct face_stream *s, const struct img *im,
                             int64_t t_ms, struct face_stream_frame *out);

@@ -18,6 +18,8 @@
 #define TRACK_SAME_IOU 0.3   /* a re-found face overlapping the last one this much is the same */
 #define TRACK_MIN_INSIDE 0.5 /* share of the mesh box that must be inside the image */
 #define TRACK_MAX_DETS 8
+#define TRACK_MOVED                                                                                \
+    0.08 /* face_track_next: a crop this far off its face (share of its size) lags */
 
 void face_stream_init(struct face_stream *s, const struct face_stream_params *p)
 {
@@ -35,8 +37,8 @@ void face_stream_init(struct face_stream *s, const struct face_stream_params *p)
 void face_stream_skip(struct face_stream *s, int64_t t_ms, struct face_stream_frame *out)
 {
     memset(out, 0, sizeof *out);
-    out->lost = s->tracking;
-    s->tracking = false;
+    out->lost = s->track.on;
+    s->track.on = false;
     s->frames++;
     face_eyes_update(&s->eyes, t_ms, NULL, &out->eyes);
 }
@@ -73,15 +75,71 @@ static double iou(const double a[4], const double b[4])
 /* The tracked face is still usable: scored high enough, mostly inside the
  * frame, and where the last one was (a jump means the mesh latched onto
  * something else in the crop: re-detect, which then flags a new face). */
-static bool track_ok(const struct face_stream *s, const struct face_mesh *f, const struct img *im)
+static bool track_ok(const double last_box[4], float min_score, const struct face_mesh *f,
+                     const struct img *im)
 {
-    if (!(f->score >= s->p.track_min_score))
+    if (!(f->score >= min_score))
         return false;
     double b[4], frame[4] = {0, 0, im->w, im->h};
     mesh_bounds(f, b);
     double a = area(b);
-    return a > 0 && overlap(b, frame) >= TRACK_MIN_INSIDE * a &&
-           iou(b, s->last_box) >= TRACK_SAME_IOU;
+    return a > 0 && overlap(b, frame) >= TRACK_MIN_INSIDE * a && iou(b, last_box) >= TRACK_SAME_IOU;
+}
+
+/* b is more than TRACK_MOVED of a's size away from a (centre or size) */
+static bool crop_moved(const int32_t a[4], const int32_t b[4])
+{
+    double sa = a[2] - a[0], sb = b[2] - b[0];
+    double dx = (b[0] + b[2] - a[0] - a[2]) / 2.0, dy = (b[1] + b[3] - a[1] - a[3]) / 2.0;
+    return sa > 0 && (fabs(dx) > TRACK_MOVED * sa || fabs(dy) > TRACK_MOVED * sa ||
+                      fabs(sb - sa) > TRACK_MOVED * sa);
+}
+
+void face_track_start(struct face_track *t, const struct face_mesh *f)
+{
+    t->on = true;
+    mesh_bounds(f, t->box);
+    mesh_track_crop(f->pts, t->crop);
+}
+
+/* mesh_face on t's crop, judged by track_ok (and, when no_lag, refused if
+ * the face moved more than TRACK_MOVED of the crop); t follows a kept face. */
+static enum fa_status track_next(const struct mesh_nets *nets, struct nn_ctx *ctx,
+                                 struct fa_arena *arena, struct face_track *t, const struct img *im,
+                                 float min_score, bool no_lag, struct face_mesh *f, bool *ok)
+{
+    bool kept = false;
+    *ok = false;
+    if (!t->on)
+        return FA_OK;
+    enum fa_status rc = mesh_face(nets, ctx, arena, im, t->crop, true, f, &kept);
+    if (rc != FA_OK)
+        return rc;
+    int32_t next[4];
+    mesh_track_crop(f->pts, next);
+    if (no_lag && kept && crop_moved(t->crop, next))
+        kept = false; /* the face moved fast: its mesh in the lagging crop is squeezed */
+    if (!kept || !track_ok(t->box, min_score, f, im)) {
+        t->on = false;
+        return FA_OK;
+    }
+    f->det = (struct face_box){t->crop[0], t->crop[1], t->crop[2] - t->crop[0],
+                               t->crop[3] - t->crop[1], 0.0f};
+    face_track_start(t, f);
+    *ok = true;
+    return FA_OK;
+}
+
+enum fa_status track_face_next(const struct mesh_nets *nets, struct nn_ctx *ctx,
+                               struct fa_arena *arena, struct face_track *t, const struct img *im,
+                               float min_score, struct face_mesh *out, bool *ok)
+{
+    *ok = false;
+    if (nets->mesh == NULL || nets->iris == NULL || im == NULL || im->w < 1 || im->h < 1 ||
+        im->rgb == NULL)
+        return FA_ERR_ARG;
+    return track_next(nets, ctx, arena, t, im, min_score > 0 ? min_score : TRACK_MIN_SCORE, true,
+                      out, ok);
 }
 
 /* FaceMesh + Iris on the detections, largest first, until one scores at
@@ -142,7 +200,7 @@ enum fa_status track_update(const struct mesh_nets *nets, struct nn_ctx *ctx,
                             int64_t t_ms, struct face_stream_frame *out)
 {
     enum fa_status rc;
-    bool found = false, kept = false;
+    bool found = false;
     if (nets->bf == NULL || nets->mesh == NULL || nets->iris == NULL)
         return FA_ERR_ARG;
     if (im == NULL || im->w < 1 || im->h < 1 || im->rgb == NULL)
@@ -150,25 +208,24 @@ enum fa_status track_update(const struct mesh_nets *nets, struct nn_ctx *ctx,
     memset(out, 0, sizeof *out);
     struct face_mesh *f = &out->mesh;
 
-    if (s->tracking && !s->p.detect_every_frame) {
-        rc = mesh_face(nets, ctx, arena, im, s->crop, true, f, &kept);
+    const struct face_track was = s->track;
+    if (s->track.on && !s->p.detect_every_frame) {
+        rc = track_next(nets, ctx, arena, &s->track, im, s->p.track_min_score, false, f, &found);
         if (rc != FA_OK)
             return rc;
-        found = kept && track_ok(s, f, im);
-        if (found) {
-            f->det = (struct face_box){s->crop[0], s->crop[1], s->crop[2] - s->crop[0],
-                                       s->crop[3] - s->crop[1], 0.0f};
-        }
     }
     if (!found) {
         rc = detect(nets, ctx, arena, im, s->p.track_min_score, f, &found);
-        if (rc != FA_OK)
+        if (rc != FA_OK) {
+            s->track = was;
             return rc;
+        }
         out->detected = true;
         s->detector_runs++;
     }
     if (!found) {
-        face_stream_skip(s, t_ms, out);
+        s->track.on = was.on;
+        face_stream_skip(s, t_ms, out); /* lost: the previous frame had a face */
         out->detected = true;
         return FA_OK;
     }
@@ -185,10 +242,9 @@ enum fa_status track_update(const struct mesh_nets *nets, struct nn_ctx *ctx,
     if (out->changed)
         face_eyes_reset(&s->eyes);
     s->had_face = true;
-    s->tracking = true;
     memcpy(s->last_box, b, sizeof b);
     s->last_face_ms = t_ms;
-    mesh_track_crop(f->pts, s->crop);
+    face_track_start(&s->track, f);
     double ratio[2] = {f->eye[FACE_EYE_RIGHT].ratio, f->eye[FACE_EYE_LEFT].ratio};
     face_eyes_update(&s->eyes, t_ms, ratio, &out->eyes);
     return FA_OK;

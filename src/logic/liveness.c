@@ -18,11 +18,11 @@
 #include <string.h>
 
 const double logic_motion_limit[LOGIC_FEATURES] = {
-    [LOGIC_F_NOSE_X] = 0.0382,
-    [LOGIC_F_NOSE_Y] = 0.0496,
-    [LOGIC_F_MOUTH_OPEN] = 0.0397,
-    [LOGIC_F_MOUTH_WIDE] = 0.155,
-    [LOGIC_F_BROW] = 0.0145,
+    [LOGIC_F_NOSE_X] = 0.0389,
+    [LOGIC_F_NOSE_Y] = 0.0457,
+    [LOGIC_F_MOUTH_OPEN] = 0.04,
+    [LOGIC_F_MOUTH_WIDE] = 0.1609,
+    [LOGIC_F_BROW] = 0.0201,
     /* 0: the pose is not evidence (see above) */
     [LOGIC_F_YAW] = 0,
     [LOGIC_F_PITCH] = 0,

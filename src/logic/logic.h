@@ -161,7 +161,7 @@ void logic_features_of(const struct logic_frame *f, double out[LOGIC_FEATURES]);
 #define LOGIC_MAX_PITCH 15.0
 #define LOGIC_MAX_ROLL 30.0
 #define LOGIC_MIN_SCORE 0.5      /* FaceMesh face score */
-#define LOGIC_PITCH_OFFSET 2.1   /* mesh pitch of a face looking into the camera */
+#define LOGIC_PITCH_OFFSET 3.3   /* mesh pitch of a face looking into the camera */
 #define LOGIC_QUALITY_COUNTS 0.5 /* documented: a frame counts iff score >= this */
 
 struct logic_quality_params {
@@ -194,7 +194,7 @@ void logic_quality_eval(const struct logic_frame *f, const struct logic_quality_
  * (bench/eval_sessions.c: enrollment on the clip played backwards).
  * LOGIC_SWAP_DIST (a new face mid-session, 2 good frames in a row) sits
  * midway between the largest a genuine clip reaches (0.398) and the least
- * another person does (0.431): thin margins, measured and printed by the
+ * another person does (0.432): thin margins, measured and printed by the
  * script. LOGIC_AMBIGUOUS_MARGIN is a design choice. */
 #define LOGIC_MATCH_DIST 0.31
 #define LOGIC_SWAP_DIST 0.41

@@ -86,7 +86,6 @@ static struct fixture F;
 
 /* ------------------------------------------------------------------ helpers */
 
-
 static int write_file(const char *path, const void *p, size_t n)
 {
     FILE *f = fopen(path, "wb");
@@ -648,6 +647,101 @@ static void test_pipeline(void **state)
     json_decref(ref);
 }
 
+/* Tracking without the detector (face_track_next, the server's path): on a
+ * clip the track holds from frame to frame, its mesh agrees with a fresh
+ * detection's, and it lets go of a face that is not where it was. */
+static void test_track(void **state)
+{
+    (void)state;
+    static struct face_mesh det[4], f;
+    struct face_track t = {0};
+    size_t n = 0;
+    bool ok = true;
+    int tracked = 0, frames = 0;
+    double worst = 0;
+    for (int i = 1; i <= 30; i++) {
+        char key[128];
+        snprintf(key, sizeof key, "video/studio_man_blink/frames/%04d.jpg", i);
+        struct img *im = load_image(key);
+        assert_int_equal(mesh_detect_all(&F.nets, F.ctx, &F.arena, im, 0, det, 4, &n), FA_OK);
+        assert_int_equal(n, 1);
+        if (t.on) {
+            frames++;
+            assert_int_equal(track_face_next(&F.nets, F.ctx, &F.arena, &t, im, 0, &f, &ok), FA_OK);
+            assert_int_equal(t.on, ok);
+            if (ok) {
+                tracked++;
+                double e = 0;
+                for (int k = 0; k < FACE_MESH_POINTS; k++)
+                    e += hypot(f.pts[k][0] - det[0].pts[k][0], f.pts[k][1] - det[0].pts[k][1]);
+                e /= FACE_MESH_POINTS * (double)det[0].box.w; /* share of the face's width */
+                worst = e > worst ? e : worst;
+                assert_true(f.score >= 0.5f);
+                assert_true(f.det.score == 0.0f); /* placed by the track, not the detector */
+            }
+        }
+        if (!t.on)
+            face_track_start(&t, &det[0]);
+        img_free(im);
+    }
+    printf(
+        "track: %d of %d frames tracked, worst mean distance to detection %.3f of the face width\n",
+        tracked, frames, worst);
+    assert_true(tracked * 10 >= frames * 8);
+    assert_true(worst <= 0.05);
+
+    /* a frame without that face: the track is let go */
+    struct img *cat = load_image("noface/cat.jpg");
+    assert_true(t.on);
+    assert_int_equal(track_face_next(&F.nets, F.ctx, &F.arena, &t, cat, 0, &f, &ok), FA_OK);
+    assert_false(ok);
+    assert_false(t.on);
+    /* off: nothing to follow, nothing run */
+    assert_int_equal(track_face_next(&F.nets, F.ctx, &F.arena, &t, cat, 0, &f, &ok), FA_OK);
+    assert_false(ok);
+    /* bad arguments change nothing */
+    t.on = true;
+    const struct mesh_nets none = {F.nets.bf, NULL, F.nets.iris};
+    assert_int_equal(track_face_next(&none, F.ctx, &F.arena, &t, cat, 0, &f, &ok), FA_ERR_ARG);
+    assert_true(t.on);
+    img_free(cat);
+}
+
+/* The faces beside a tracked subject (mesh_detect_others): on the group
+ * photos, every face face_mesh_detect finds but the largest; none on a
+ * portrait. */
+static void test_others(void **state)
+{
+    (void)state;
+    static const char *photos[] = {"group/bbt1.jpg", "group/couple.jpg",
+                                   "group/longoria_cooper.jpg", "group/multiface.jpg",
+                                   "video/studio_man_blink/frames/0001.jpg"};
+    static struct face_mesh all[16];
+    for (size_t p = 0; p < sizeof photos / sizeof photos[0]; p++) {
+        struct img *im = load_image(photos[p]);
+        size_t n = 0;
+        assert_int_equal(mesh_detect_all(&F.nets, F.ctx, &F.arena, im, 0, all, 16, &n), FA_OK);
+        assert_true(n >= 1);
+        size_t best = 0;
+        for (size_t i = 1; i < n; i++)
+            if (all[i].box.w > all[best].box.w)
+                best = i;
+        float want_w = 0;
+        for (size_t i = 0; i < n; i++)
+            if (i != best && all[i].box.w > want_w)
+                want_w = all[i].box.w;
+        int32_t others = -1;
+        float w = -1;
+        assert_int_equal(
+            mesh_detect_others(&F.nets, F.ctx, &F.arena, im, &all[best].box, &others, &w), FA_OK);
+        printf("others: %s: %zu faces, %d beside the largest (widest %.1f px)\n", photos[p], n,
+               (int)others, (double)w);
+        assert_int_equal(others, (int32_t)n - 1);
+        assert_true(fabsf(w - want_w) < 0.5f);
+        img_free(im);
+    }
+}
+
 static int copy_file(const char *from, const char *to)
 {
     size_t n = 0;
@@ -892,6 +986,7 @@ int main(void)
         cmocka_unit_test(test_tensor_dump), cmocka_unit_test(test_photos_cpu),
         cmocka_unit_test(test_video_wasm),  cmocka_unit_test(test_pipeline),
         cmocka_unit_test(test_bad_models),  cmocka_unit_test(test_recognition),
+        cmocka_unit_test(test_track),       cmocka_unit_test(test_others),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
