@@ -738,6 +738,10 @@ static void run_session(const struct ev_seq *s, int from, int to, bool enrollmen
         struct logic_frame_result fr;
         struct logic_frame f = s->f[i];
         f.t_ms = (int64_t)step * EV_FRAME_MS;
+        if (!logic_session_wants_desc(&ls) && f.has_desc) { /* as the server's worker */
+            f.has_desc = false;
+            f.desc_skipped = true;
+        }
         logic_session_frame(&ls, &f, &fr);
         if (fr.blink && r->nblink_ranges < 32) {
             r->blink_ranges[r->nblink_ranges][0] = fr.blink_first + from;

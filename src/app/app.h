@@ -455,6 +455,8 @@ struct app_track {
  * Errors as the engine's (tr is unchanged by one). Runs on: the thread
  * that owns `w`. */
 #define APP_OBSERVE_ALL_DESC 1u
+/* ... and none at all: the frame says desc_skipped (logic_session_wants_desc) */
+#define APP_OBSERVE_NO_DESC 2u
 enum fa_status app_observe(const struct face_models *m, struct face_worker *w, struct app_track *tr,
                            const struct img *im, int64_t t_ms, int min_face_px, unsigned flags,
                            struct logic_frame *out);

@@ -476,7 +476,8 @@ enum fa_status app_run_frame(struct app_job *j, struct app_worker *w)
         rc = FA_ERR_NOMEM;
         goto out;
     }
-    rc = app_observe(app->models, w->fw, &in->track, im, in->t_ms, app->cfg.min_face_px, 0, f);
+    rc = app_observe(app->models, w->fw, &in->track, im, in->t_ms, app->cfg.min_face_px,
+                     logic_session_wants_desc(&in->ls) ? 0 : APP_OBSERVE_NO_DESC, f);
     if (rc != FA_OK)
         goto out;
     fr->faces = f->faces;

@@ -116,6 +116,10 @@ enum fa_status app_observe(const struct face_models *m, struct face_worker *w, s
     logic_quality_eval(out, &qp, &q);
     if (q.reason != LOGIC_OK && !(flags & APP_OBSERVE_ALL_DESC))
         goto done;
+    if (q.reason == LOGIC_OK && (flags & APP_OBSERVE_NO_DESC) && !(flags & APP_OBSERVE_ALL_DESC)) {
+        out->desc_skipped = true;
+        goto done;
+    }
     float pts[FACE_LANDMARKS][2];
     rc = face_landmarks(m, w, im, &f->box, pts);
     if (rc == FA_OK)

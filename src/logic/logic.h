@@ -92,6 +92,8 @@ struct logic_frame {
     double eye_ratio[2];             /* lid aperture per eye (enum face_eye_side) */
     struct logic_image_stats stats;
     bool has_desc;               /* a descriptor was computed (single face, usable size) */
+    bool desc_skipped;           /* passes quality, but the descriptor was not computed:
+                                    logic_session_wants_desc said no */
     float desc[FACE_DESCRIPTOR]; /* face-api's 128-d descriptor, as computed */
 };
 
@@ -246,6 +248,7 @@ void logic_identify(const float *vecs, size_t n, const float probe[FACE_DESCRIPT
 #define LOGIC_BLINK_MIN_HIST 3    /* open frames of a face before a blink can count */
 #define LOGIC_EYES_MAX_POSE 30.0  /* |yaw|, |pitch| up to which eye ratios are used */
 #define LOGIC_SWAP_FRAMES 2       /* consecutive good frames beyond LOGIC_SWAP_DIST: face_changed */
+#define LOGIC_DESC_EVERY 3        /* once the samples are in: a descriptor every 3rd good frame */
 #define LOGIC_RESID_MIN_FRAMES 15 /* face frames before shape residuals count as motion */
 #define LOGIC_TRACK_IOU 0.3       /* the subject's box overlapping the last one this much */
 #define LOGIC_TRACK_GAP_MS 1000   /* ... and seen within this time is the same face */
@@ -284,6 +287,7 @@ struct logic_session {
     int nsamples;
     int64_t sample_next; /* samples ever added (ring position) */
     int swap_run;        /* consecutive good frames beyond LOGIC_SWAP_DIST */
+    int since_desc;      /* good frames since the last descriptor */
     /* track */
     bool has_last;
     struct face_box last_box;
@@ -316,6 +320,7 @@ struct logic_frame_result {
     double motion_score;    /* max over features of range / limit (>= 1: motion) */
     bool liveness_verified; /* required blinks and motion seen (or not required) */
     double swap_distance;   /* this frame's distance to the session's face, -1 if none */
+    bool no_desc;           /* counted without a descriptor (desc_skipped) */
     bool ready;             /* the session's requirements are met: complete it now */
     bool failed;            /* the session failed (fail reason in `reason`) */
 };
@@ -326,6 +331,14 @@ void logic_session_init(struct logic_session *s, const struct logic_session_para
  * is refused with the same reason. */
 void logic_session_frame(struct logic_session *s, const struct logic_frame *f,
                          struct logic_frame_result *out);
+/* Whether the next frame needs its descriptor (when it passes quality):
+ * while samples are still wanted, once liveness is verified (a session
+ * completes only on a frame whose identity was checked), while a far
+ * descriptor awaits its confirmation, and at least every LOGIC_DESC_EVERY
+ * good frames (the identity check). Between, a good frame of the tracked
+ * face counts without one (its 68 landmarks and descriptor are about 40% of
+ * the engine's time per frame). */
+bool logic_session_wants_desc(const struct logic_session *s);
 /* A frame that could not be decoded: counts as a frame without a face. */
 void logic_session_skip(struct logic_session *s, int64_t t_ms);
 /* Normalised descriptors of the best (highest quality first) of the 2 x max

@@ -66,7 +66,8 @@ static void finish(struct logic_session *s, struct logic_frame_result *out)
         out->counted = false;
     }
     /* complete only on a frame of the verified face itself */
-    out->ready = !s->failed && s->live && s->counted >= s->p.target_samples && out->counted;
+    out->ready =
+        !s->failed && s->live && s->counted >= s->p.target_samples && out->counted && !out->no_desc;
 }
 
 /* The counted samples are a ring of the most recent LOGIC_MAX_SAMPLES. */
@@ -198,6 +199,8 @@ void logic_session_frame(struct logic_session *s, const struct logic_frame *f,
         s->open_frames++;
 
     /* counting */
+    if (out->q.reason == LOGIC_OK && f->has_desc)
+        s->since_desc = 0;
     if (out->q.reason == LOGIC_OK && f->has_desc && !far) {
         for (int k = 0; k < FACE_DESCRIPTOR; k++)
             s->ref_sum[k] += u[k];
@@ -205,10 +208,22 @@ void logic_session_frame(struct logic_session *s, const struct logic_frame *f,
         add_sample(s, u, out->q.score);
         s->counted++;
         out->counted = true;
+    } else if (out->q.reason == LOGIC_OK && f->desc_skipped && !f->has_desc) {
+        /* the tracked face between identity checks: counts, adds no sample */
+        s->since_desc++;
+        s->counted++;
+        out->counted = true;
+        out->no_desc = true;
     } else if (out->q.reason == LOGIC_OK) {
         out->reason = LOGIC_LOW_SCORE; /* an odd descriptor (or none) */
     }
     finish(s, out);
+}
+
+bool logic_session_wants_desc(const struct logic_session *s)
+{
+    return s->failed || s->counted < s->p.target_samples || s->nref == 0 || s->live ||
+           s->swap_run > 0 || s->since_desc + 1 >= LOGIC_DESC_EVERY;
 }
 
 int logic_session_samples(const struct logic_session *s, float (*out)[FACE_DESCRIPTOR], int max)

@@ -655,6 +655,86 @@ static void test_session_new_track(void **state)
     assert_int_equal(x.r.counted_total, 2);
 }
 
+/* A frame as the server's worker gives it: its descriptor only when the
+ * logic wants one (logic_session_wants_desc). */
+static void feed_as_server(struct run *x)
+{
+    x->sy.t_ms += 100;
+    x->sy.hash++;
+    make(&x->f, &x->sy);
+    if (!logic_session_wants_desc(&x->s)) {
+        x->f.has_desc = false;
+        x->f.desc_skipped = true;
+    }
+    logic_session_frame(&x->s, &x->f, &x->r);
+}
+
+/* A good frame whose descriptor the worker skipped. */
+static void feed_skipped(struct run *x)
+{
+    x->sy.t_ms += 100;
+    x->sy.hash++;
+    make(&x->f, &x->sy);
+    x->f.has_desc = false;
+    x->f.desc_skipped = true;
+    logic_session_frame(&x->s, &x->f, &x->r);
+}
+
+/* Descriptors while samples are wanted, then one every LOGIC_DESC_EVERY
+ * good frames and right after a far one; frames between count without
+ * adding samples, and a session never completes on one of them. */
+static void test_session_desc_economy(void **state)
+{
+    (void)state;
+    static struct run x;
+    start(&x, true, 1, 3);
+    for (int i = 1; i <= 3; i++) {
+        assert_true(logic_session_wants_desc(&x.s));
+        feed_as_server(&x);
+        assert_true(x.r.counted);
+        assert_false(x.r.no_desc);
+    }
+    int with = 0, without = 0;
+    for (int i = 0; i < 3 * LOGIC_DESC_EVERY; i++) {
+        feed_as_server(&x);
+        assert_true(x.r.counted);
+        if (x.r.no_desc)
+            without++;
+        else
+            with++;
+    }
+    assert_int_equal(with, 3);
+    assert_int_equal(without, 3 * (LOGIC_DESC_EVERY - 1));
+    assert_int_equal(x.r.counted_total, 3 + 3 * LOGIC_DESC_EVERY);
+    assert_int_equal(x.s.nsamples, 3 + with);
+    /* a far descriptor is checked again on the very next frame */
+    while (logic_session_wants_desc(&x.s))
+        feed_as_server(&x);
+    feed_as_server(&x);
+    x.sy.desc = PERSON_B;
+    while (!logic_session_wants_desc(&x.s))
+        feed_as_server(&x);
+    feed_as_server(&x);
+    assert_true(x.r.swap_distance > LOGIC_SWAP_DIST);
+    assert_true(logic_session_wants_desc(&x.s));
+    feed_as_server(&x);
+    assert_true(x.r.failed);
+    assert_int_equal(x.r.reason, LOGIC_FACE_CHANGED);
+    /* live and enough samples: only a frame with its descriptor completes */
+    start(&x, false, 0, 1);
+    feed_as_server(&x);
+    assert_true(x.r.ready);
+    assert_true(logic_session_wants_desc(&x.s));
+    feed_skipped(&x);
+    assert_true(x.r.counted && x.r.no_desc);
+    assert_false(x.r.ready);
+    /* a frame that fails quality never counts, skipped descriptor or not */
+    x.sy.luma = 10;
+    feed_skipped(&x);
+    assert_false(x.r.counted);
+    assert_int_equal(x.r.reason, LOGIC_TOO_DARK);
+}
+
 /* No liveness within the budget: the session fails, whatever comes next. */
 static void test_session_liveness_budget(void **state)
 {
@@ -697,6 +777,7 @@ int main(void)
         cmocka_unit_test(test_session_face_swap),
         cmocka_unit_test(test_session_new_track),
         cmocka_unit_test(test_session_liveness_budget),
+        cmocka_unit_test(test_session_desc_economy),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
