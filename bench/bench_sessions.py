@@ -4,7 +4,7 @@ loopback, on the shared webcam frames (R17: 10 fps per session, < 100 ms per
 frame). Prints frames/s, p50/p99/max latency from send to frame_processed,
 frames throttled or dropped, the server's CPU (cores busy) and peak memory.
 
-  python3 bench/bench_sessions.py                      # 20 sessions, 10 fps, 20 s
+  python3 bench/bench_sessions.py                      # 20 sessions, 10 fps, 20 s, 3 runs
   python3 bench/bench_sessions.py --sessions 40 --duration 30 --workers 2
   FA_BUILD_DIR=/path/to/build python3 bench/bench_sessions.py
 
@@ -12,11 +12,13 @@ It starts build/faceauthd itself (temp data dir, a client made with
 `faceauth client create`). Sessions are enrollments with require_liveness
 true (so they keep streaming; one that completes is replaced by a new one).
 The client runs on the same machine and takes CPU too: its own CPU time is
-printed, so the server's share can be told apart. Figures are medians of what
-was measured, not pass/fail."""
+printed, so the server's share can be told apart. Each run (a fresh server)
+prints its figures; the last lines are the medians over the runs (--runs,
+default 3: the machine is shared and noisy). Figures, not pass/fail."""
 import argparse
 import asyncio
 import os
+import statistics
 import sys
 import time
 
@@ -206,9 +208,10 @@ async def run(args):
         print("server CPU %.2f cores busy (%.0f%% of %d), peak RSS %.0f MiB; bench client CPU "
               "%.2f cores" % ((c1 - cm) / wall, 100 * (c1 - cm) / wall / os.cpu_count(),
                               os.cpu_count(), proc_peak_rss_mib(pid), (me1 - mem) / wall))
+        cpu_frame = 1000 * (c1 - cm) / max(1, stats.processed)
         if stats.processed:
             print("server CPU per processed frame: %.1f ms (the capacity of an idle machine is "
-                  "about cores / this)" % (1000 * (c1 - cm) / max(1, stats.processed)))
+                  "about cores / this)" % cpu_frame)
         m = server.get("/metrics").text
         vals = {}
         for line in m.splitlines():
@@ -222,6 +225,9 @@ async def run(args):
         with open("/proc/loadavg") as f:
             print("load average during the run: %s" % " ".join(f.read().split()[:3]))
         del c0, me0
+        return {"frames/s": stats.processed / args.duration, "p50 ms": pct(0.5),
+                "p99 ms": pct(0.99), "server CPU ms/frame": cpu_frame,
+                "dropped": stats.dropped}
     finally:
         server.cleanup()
 
@@ -233,8 +239,23 @@ def main():
     ap.add_argument("--duration", type=float, default=20.0, help="measured seconds")
     ap.add_argument("--warmup", type=float, default=3.0)
     ap.add_argument("--workers", type=int, default=0, help="server worker threads")
+    ap.add_argument("--runs", type=int, default=3, help="runs, each on a fresh server")
     args = ap.parse_args()
-    asyncio.run(run(args))
+    results = []
+    for i in range(max(1, args.runs)):
+        print("== run %d of %d" % (i + 1, max(1, args.runs)), flush=True)
+        results.append(asyncio.run(run(args)))
+        print(flush=True)
+    print("medians over %d runs: %s" % (len(results), ", ".join(
+        "%s %.1f" % (k, statistics.median(r[k] for r in results)) for k in results[0])))
+    # R17: every frame the server accepted is answered (none dropped for a
+    # newer one while it was busy) within 100 ms at the 99th percentile;
+    # frames a client sends under 100 ms after its last are refused by R14
+    # (4429), not a capacity figure
+    p99 = statistics.median(r["p99 ms"] for r in results)
+    dropped = statistics.median(r["dropped"] for r in results)
+    print("R17 (%d sessions x %g fps): p99 %.1f ms < 100 and no frame dropped: %s" % (
+        args.sessions, args.fps, p99, "met" if p99 < 100 and dropped == 0 else "NOT met"))
 
 
 if __name__ == "__main__":
