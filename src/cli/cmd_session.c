@@ -460,8 +460,10 @@ static void ws_handle_message(struct session *s)
         if (w->completion == NULL)
             w->completion = json_incref(m);
     } else if (strcmp(type, "error") == 0) {
-        say(s, "      server error %lld: %s",
-            (long long)json_integer_value(json_object_get(m, "code")), jstr(m, "error"));
+        const char *dup = json_string_value(json_object_get(m, "duplicate_of"));
+        say(s, "      server error %lld: %s%s%s",
+            (long long)json_integer_value(json_object_get(m, "code")), jstr(m, "error"),
+            dup != NULL ? " duplicate_of " : "", dup != NULL ? dup : "");
     } else if (strcmp(type, "pong") != 0) {
         say(s, "      unexpected message type '%s'", type);
     }

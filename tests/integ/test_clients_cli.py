@@ -86,6 +86,7 @@ def test_duplicate_face_refused(ctx):
                              clip("studio_man_blink"), "--skip", "20"])
     assert rc == 1 and res is None, out
     assert "[duplicate_face]" in out and "server error 4403:" in out, out
+    assert re.search(r"duplicate_of cli-user\b", out), out
     log = ctx["s"].log_text()
     assert re.search(r"session failed .*type=enrollment reason=duplicate_face "
                      r"duplicate_of=cli-user\b", log), log[-3000:]
