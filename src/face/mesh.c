@@ -409,8 +409,8 @@ enum fa_status mesh_detect_others(const struct mesh_nets *nets, struct nn_ctx *c
     size_t ndet = 0;
     int32_t nout = 0;
     float w = 0;
-    if (rc ==
-        FA_OK) /* the subject is found: the framed pass for a face filling the frame is moot */
+    /* the subject is found: the framed pass (a face filling the frame) is moot */
+    if (rc == FA_OK)
         rc = mesh_detect_pass(nets, ctx, arena, im, 0, 0.0f, dets, FACE_MAX_FACES, &ndet);
     for (size_t i = 0; rc == FA_OK && i < ndet; i++) {
         const struct face_box d = {dets[i].box[0], dets[i].box[1], dets[i].box[2] - dets[i].box[0],

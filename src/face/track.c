@@ -18,8 +18,8 @@
 #define TRACK_SAME_IOU 0.3   /* a re-found face overlapping the last one this much is the same */
 #define TRACK_MIN_INSIDE 0.5 /* share of the mesh box that must be inside the image */
 #define TRACK_MAX_DETS 8
-#define TRACK_MOVED                                                                                \
-    0.08 /* face_track_next: a crop this far off its face (share of its size) lags */
+/* face_track_next: a crop this far off its face (share of its size) lags */
+#define TRACK_MOVED 0.08
 
 void face_stream_init(struct face_stream *s, const struct face_stream_params *p)
 {
@@ -95,11 +95,19 @@ static bool crop_moved(const int32_t a[4], const int32_t b[4])
                       fabs(sb - sa) > TRACK_MOVED * sa);
 }
 
-void face_track_start(struct face_track *t, const struct face_mesh *f)
+/* t follows f, whose next crop is already known */
+static void track_follow(struct face_track *t, const struct face_mesh *f, const int32_t crop[4])
 {
     t->on = true;
     mesh_bounds(f, t->box);
-    mesh_track_crop(f->pts, t->crop);
+    memcpy(t->crop, crop, sizeof t->crop);
+}
+
+void face_track_start(struct face_track *t, const struct face_mesh *f)
+{
+    int32_t crop[4];
+    mesh_track_crop(f->pts, crop);
+    track_follow(t, f, crop);
 }
 
 /* mesh_face on t's crop, judged by track_ok (and, when no_lag, refused if
@@ -125,7 +133,7 @@ static enum fa_status track_next(const struct mesh_nets *nets, struct nn_ctx *ct
     }
     f->det = (struct face_box){t->crop[0], t->crop[1], t->crop[2] - t->crop[0],
                                t->crop[3] - t->crop[1], 0.0f};
-    face_track_start(t, f);
+    track_follow(t, f, next);
     *ok = true;
     return FA_OK;
 }
@@ -244,7 +252,8 @@ enum fa_status track_update(const struct mesh_nets *nets, struct nn_ctx *ctx,
     s->had_face = true;
     memcpy(s->last_box, b, sizeof b);
     s->last_face_ms = t_ms;
-    face_track_start(&s->track, f);
+    if (out->detected) /* a tracked face already moved the track on */
+        face_track_start(&s->track, f);
     double ratio[2] = {f->eye[FACE_EYE_RIGHT].ratio, f->eye[FACE_EYE_LEFT].ratio};
     face_eyes_update(&s->eyes, t_ms, ratio, &out->eyes);
     return FA_OK;
