@@ -222,11 +222,6 @@ out:
     return rc;
 }
 
-static struct nn_tensor view(float *p, int32_t h, int32_t w, int32_t c)
-{
-    return (struct nn_tensor){.data = p, .n = 1, .h = h, .w = w, .c = c};
-}
-
 static void tap_call(desc_tap_fn tap, void *arg, const char *name, const struct nn_tensor *t)
 {
     if (tap != NULL)
@@ -275,12 +270,12 @@ enum fa_status desc_forward(const struct desc_net *net, struct nn_ctx *ctx, stru
     enum fa_status rc;
 
     /* the input is read only; the conv API takes a non-const tensor view */
-    struct nn_tensor in = view((float *)(uintptr_t)input, DESC_INPUT, DESC_INPUT, 3);
-    struct nn_tensor t0 = view(a, 72, 72, 32);
+    struct nn_tensor in = nn_tensor_hwc((float *)(uintptr_t)input, DESC_INPUT, DESC_INPUT, 3);
+    struct nn_tensor t0 = nn_tensor_hwc(a, 72, 72, 32);
     if ((rc = nn_conv_run(net->first, ctx, &in, &t0)) != FA_OK)
         goto out;
     tap_call(tap, tap_arg, "conv32_down", &t0);
-    struct nn_tensor x = view(b, 35, 35, 32);
+    struct nn_tensor x = nn_tensor_hwc(b, 35, 35, 32);
     nn_maxpool(&t0, 3, 2, (struct nn_pad4){0, 0, 0, 0}, &x);
     tap_call(tap, tap_arg, "maxpool", &x);
 
@@ -289,10 +284,10 @@ enum fa_status desc_forward(const struct desc_net *net, struct nn_ctx *ctx, stru
         const struct res_spec *sp = &specs[i];
         int32_t h, w, ch;
         nn_conv_out_shape(net->blk[i].c1, &h, &w, &ch);
-        struct nn_tensor t1 = view(free0, h, w, ch);
+        struct nn_tensor t1 = nn_tensor_hwc(free0, h, w, ch);
         if ((rc = nn_conv_run(net->blk[i].c1, ctx, &x, &t1)) != FA_OK)
             goto out;
-        struct nn_tensor t2 = view(free1, h, w, ch);
+        struct nn_tensor t2 = nn_tensor_hwc(free1, h, w, ch);
         if ((rc = nn_conv_run(net->blk[i].c2, ctx, &t1, &t2)) != FA_OK)
             goto out;
         if (!sp->down) {
@@ -302,16 +297,16 @@ enum fa_status desc_forward(const struct desc_net *net, struct nn_ctx *ctx, stru
             free1 = old;
         } else {
             int32_t ph = (x.h - 2) / 2 + 1;
-            struct nn_tensor pooled = view(free0, ph, ph, x.c); /* t1 is consumed */
+            struct nn_tensor pooled = nn_tensor_hwc(free0, ph, ph, x.c); /* t1 is consumed */
             nn_avgpool(&x, 2, 2, (struct nn_pad4){0, 0, 0, 0}, &pooled);
-            struct nn_tensor y = view(x.data, ph, ph, sp->cout); /* x is consumed */
+            struct nn_tensor y = nn_tensor_hwc(x.data, ph, ph, sp->cout); /* x is consumed */
             merge_down(&pooled, &t2, &y);
             x = y;
         }
         tap_call(tap, tap_arg, sp->name, &x);
     }
     nn_global_avgpool(&x, vec);
-    struct nn_tensor g = view(vec, 1, 1, 256);
+    struct nn_tensor g = nn_tensor_hwc(vec, 1, 1, 256);
     tap_call(tap, tap_arg, "global_avg", &g);
     float desc[FACE_DESCRIPTOR];
     if ((rc = nn_dense_run(net->fc, ctx, vec, desc)) != FA_OK)

@@ -194,11 +194,6 @@ out:
     return rc;
 }
 
-static struct nn_tensor view(float *p, int32_t h, int32_t w, int32_t c)
-{
-    return (struct nn_tensor){.data = p, .n = 1, .h = h, .w = w, .c = c};
-}
-
 static void tap_call(lm68_tap_fn tap, void *arg, const char *name, const struct nn_tensor *t)
 {
     if (tap != NULL)
@@ -213,7 +208,7 @@ static enum fa_status sep_run(const struct sep_conv *sc, struct nn_ctx *ctx,
         return nn_conv_run(sc->pw, ctx, in, out);
     int32_t h, w, c;
     nn_conv_out_shape(sc->dw, &h, &w, &c);
-    struct nn_tensor t = view(tmp, h, w, c);
+    struct nn_tensor t = nn_tensor_hwc(tmp, h, w, c);
     enum fa_status rc = nn_conv_run(sc->dw, ctx, in, &t);
     if (rc != FA_OK)
         return rc;
@@ -233,8 +228,8 @@ static enum fa_status dense_block(const struct lm68_net *net, int b, struct nn_c
     };
     const struct sep_conv *cv = net->conv[b];
     int32_t o = blk_in[b] / 2, c = blk_cout[b];
-    struct nn_tensor out1 = view(slot[0], o, o, c), out2 = view(slot[1], o, o, c);
-    struct nn_tensor t = view(slot[2], o, o, c), out3 = view(slot[3], o, o, c);
+    struct nn_tensor out1 = nn_tensor_hwc(slot[0], o, o, c), out2 = nn_tensor_hwc(slot[1], o, o, c);
+    struct nn_tensor t = nn_tensor_hwc(slot[2], o, o, c), out3 = nn_tensor_hwc(slot[3], o, o, c);
     float *dwtmp = slot[4];
     enum fa_status rc;
 
@@ -278,7 +273,7 @@ enum fa_status lm68_forward(const struct lm68_net *net, struct nn_ctx *ctx, stru
     float *vec = (float *)(void *)(work + LM_SLOTS * r64(LM_SLOT_FLOATS * sizeof(float)));
 
     /* the input is read only; the conv API takes a non-const tensor view */
-    struct nn_tensor x = view((float *)(uintptr_t)input, LM68_INPUT, LM68_INPUT, 3);
+    struct nn_tensor x = nn_tensor_hwc((float *)(uintptr_t)input, LM68_INPUT, LM68_INPUT, 3);
     enum fa_status rc = FA_OK;
     for (int b = 0; b < LM_BLOCKS && rc == FA_OK; b++) {
         struct nn_tensor res;
@@ -286,12 +281,12 @@ enum fa_status lm68_forward(const struct lm68_net *net, struct nn_ctx *ctx, stru
         x = res;
     }
     if (rc == FA_OK) {
-        struct nn_tensor pooled = view(vec, 1, 1, 256);
+        struct nn_tensor pooled = nn_tensor_hwc(vec, 1, 1, 256);
         nn_avgpool(&x, 7, 2, (struct nn_pad4){0, 0, 0, 0}, &pooled);
         tap_call(tap, tap_arg, "avgpool", &pooled);
         rc = nn_dense_run(net->fc, ctx, vec, raw);
         if (rc == FA_OK) {
-            struct nn_tensor o = view(raw, 1, 1, LM68_OUTPUTS);
+            struct nn_tensor o = nn_tensor_hwc(raw, 1, 1, LM68_OUTPUTS);
             tap_call(tap, tap_arg, "fc", &o);
         }
     }

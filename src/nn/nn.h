@@ -26,6 +26,12 @@ struct nn_tensor {
     int32_t n, h, w, c;
 };
 
+/* One image's [1, h, w, c] view of p. */
+static inline struct nn_tensor nn_tensor_hwc(float *p, int32_t h, int32_t w, int32_t c)
+{
+    return (struct nn_tensor){.data = p, .n = 1, .h = h, .w = w, .c = c};
+}
+
 static inline size_t nn_tensor_len(const struct nn_tensor *t)
 {
     return (size_t)t->n * (size_t)t->h * (size_t)t->w * (size_t)t->c;
@@ -68,8 +74,8 @@ enum nn_act {
     NN_ACT_NONE,
     NN_ACT_RELU,
     NN_ACT_RELU6,
-    NN_ACT_LEAKY,   /* x > 0 ? x : alpha * x */
-    NN_ACT_PRELU,   /* x > 0 ? x : slope[c] * x, per channel */
+    NN_ACT_LEAKY, /* x > 0 ? x : alpha * x */
+    NN_ACT_PRELU, /* x > 0 ? x : slope[c] * x, per channel */
     NN_ACT_SIGMOID,
 };
 
@@ -93,8 +99,8 @@ static inline int32_t nn_out_dim(int32_t in, int32_t k, int32_t s, int32_t befor
 struct nn_conv_desc {
     int32_t in_h, in_w; /* input size; the layer is planned for exactly this */
     int32_t kh, kw;
-    int32_t cin, cout;  /* depthwise: cout == cin */
-    int32_t stride;     /* same in both directions */
+    int32_t cin, cout; /* depthwise: cout == cin */
+    int32_t stride;    /* same in both directions */
     struct nn_pad4 pad;
     bool depthwise;     /* weights [kh,kw,cin,1] (channel multiplier 1) */
     enum nn_act act;    /* applied after the bias, fused */
@@ -127,9 +133,8 @@ enum fa_status nn_conv_run(const struct nn_conv *k, struct nn_ctx *ctx, const st
 /* Fully connected: out[o] = act(sum_i in[i] * W[i][o] + b[o]); W is [in, out]
  * (TF.js order), copied at creation. */
 struct nn_dense;
-enum fa_status nn_dense_new(const struct nn_backend *be, int32_t in, int32_t out_n,
-                            const float *w, const float *bias, enum nn_act act,
-                            struct nn_dense **out);
+enum fa_status nn_dense_new(const struct nn_backend *be, int32_t in, int32_t out_n, const float *w,
+                            const float *bias, enum nn_act act, struct nn_dense **out);
 void nn_dense_free(struct nn_dense *d);
 /* in: any tensor with `in` elements; out: `out_n` elements (caller's). */
 enum fa_status nn_dense_run(const struct nn_dense *d, struct nn_ctx *ctx, const float *in,
@@ -180,11 +185,11 @@ struct nn_weights {
 
 /* Load a face-api weights manifest and its shards from the manifest's
  * folder. A graph model.json is accepted too (its "weightsManifest" is
- * used). Shard paths must be relative and stay in that folder. Every tensor's dtype, shape and byte range is checked against the
- * shard sizes before any data is read; the manifest's total must equal the
- * shards' total. FA_ERR_MODEL_MISSING (file absent), FA_ERR_MODEL_FORMAT
- * (malformed JSON, bad dtype, sizes disagree), FA_ERR_NOMEM; `info` names the
- * file or tensor. Runs on: any thread (load time). */
+ * used). Shard paths must be relative and stay in that folder. Every tensor's dtype, shape and byte
+ * range is checked against the shard sizes before any data is read; the manifest's total must equal
+ * the shards' total. FA_ERR_MODEL_MISSING (file absent), FA_ERR_MODEL_FORMAT (malformed JSON, bad
+ * dtype, sizes disagree), FA_ERR_NOMEM; `info` names the file or tensor. Runs on: any thread (load
+ * time). */
 enum fa_status nn_weights_load(const char *manifest_path, struct nn_weights *out,
                                struct fa_errinfo *info);
 /* Same, with the manifest JSON (a manifest array, or a model.json object
