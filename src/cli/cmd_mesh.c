@@ -22,7 +22,16 @@ struct engine {
     struct face_worker *worker;
 };
 
-static int engine_open(struct engine *e, const char *models)
+static void engine_close(struct engine *e)
+{
+    face_worker_free(e->worker);
+    face_models_free(e->models);
+    nn_backend_free(e->be);
+}
+
+/* The three nets and a worker, and the image arguments expanded (files or
+ * directories); NULL, with nothing left open, when either fails. */
+static char **engine_open(struct engine *e, const char *models, char **args, int n)
 {
     struct fa_errinfo info = {{0}};
     enum fa_status rc = nn_backend_new(NN_BACKEND_FAST, &e->be);
@@ -35,16 +44,13 @@ static int engine_open(struct engine *e, const char *models)
         fprintf(stderr, "faceauth: loading models from %s: %s%s%s\n",
                 models ? models : face_models_default_dir(), fa_status_str(rc),
                 info.what[0] ? ": " : "", info.what);
-        return -1;
+        engine_close(e);
+        return NULL;
     }
-    return 0;
-}
-
-static void engine_close(struct engine *e)
-{
-    face_worker_free(e->worker);
-    face_models_free(e->models);
-    nn_backend_free(e->be);
+    char **paths = cli_expand_paths(args, n);
+    if (paths == NULL)
+        engine_close(e);
+    return paths;
 }
 
 static void json_str(const char *s)
@@ -170,15 +176,9 @@ int cli_mesh_main(int argc, char **argv)
         return 2;
     }
     struct engine e = {0};
-    if (engine_open(&e, models) != 0) {
-        engine_close(&e);
+    char **paths = engine_open(&e, models, argv + optind, argc - optind);
+    if (paths == NULL)
         return 1;
-    }
-    char **paths = cli_expand_paths(argv + optind, argc - optind);
-    if (paths == NULL) {
-        engine_close(&e);
-        return 1;
-    }
     static struct face_mesh faces[FACE_MAX_FACES];
     int status = 0;
     for (char **p = paths; *p != NULL; p++) {
@@ -284,15 +284,9 @@ int cli_eyes_main(int argc, char **argv)
         return 2;
     }
     struct engine e = {0};
-    if (engine_open(&e, models) != 0) {
-        engine_close(&e);
+    char **paths = engine_open(&e, models, argv + optind, argc - optind);
+    if (paths == NULL)
         return 1;
-    }
-    char **paths = cli_expand_paths(argv + optind, argc - optind);
-    if (paths == NULL) {
-        engine_close(&e);
-        return 1;
-    }
     static struct face_stream stream;
     static struct face_stream_frame fr;
     static int64_t blinks[MAX_BLINKS][2];
