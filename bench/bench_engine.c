@@ -6,22 +6,18 @@
  * and writes the medians as JSON for bench/run_bench.sh, which runs the
  * JavaScript reference on the same JPEGs and prints JS/C per stage.
  *   usage: bench_engine [--runs N] [--write-inputs DIR] [--json FILE] IMG|DIR... */
-#include <dirent.h>
-#include <strings.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "base/buf.h"
 #include "base/clock.h"
 #include "face/face.h"
 #include "img/img.h"
 #include "nn/nn.h"
+#include "images.h"
 #include "peak.h"
 #include "stats.h"
-
-#define MAX_IMAGES 512
 
 enum stage { ST_DECODE, ST_TINY, ST_SSD, ST_LM, ST_DESC, ST_FRAME, ST_N };
 static const char *const stage_name[ST_N] = {"decode",    "tiny_face_detector", "ssd_mobilenetv1",
@@ -73,48 +69,7 @@ static struct img *to_vga(const struct img *src)
     return dst;
 }
 
-static int is_image(const char *n)
-{
-    const char *d = strrchr(n, '.');
-    return d && (!strcasecmp(d, ".jpg") || !strcasecmp(d, ".jpeg") || !strcasecmp(d, ".png"));
-}
-
-static char *paths[MAX_IMAGES];
-static int npaths;
-
-static int cmp_s(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void collect(const char *p)
-{
-    struct stat st;
-    if (stat(p, &st) != 0)
-        return;
-    if (!S_ISDIR(st.st_mode)) {
-        if (npaths < MAX_IMAGES && is_image(p))
-            paths[npaths++] = strdup(p);
-        return;
-    }
-    DIR *d = opendir(p);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        char sub[4096];
-        snprintf(sub, sizeof sub, "%s/%s", p, e->d_name);
-        collect(sub);
-    }
-    closedir(d);
-}
-
-static double ms_since(int64_t t0)
-{
-    return (double)(fa_mono_ns() - t0) / 1e6;
-}
+static struct image_list imgs;
 
 int main(int argc, char **argv)
 {
@@ -128,15 +83,15 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--json") && i + 1 < argc)
             json_out = argv[++i];
         else
-            collect(argv[i]);
+            images_collect(&imgs, argv[i]);
     }
-    if (npaths == 0) {
+    if (imgs.n == 0) {
         char def[4096];
         snprintf(def, sizeof def, "%s/data/faces/identities", FA_SHARED_DIR_DEFAULT);
-        collect(def);
+        images_collect(&imgs, def);
     }
-    qsort(paths, (size_t)npaths, sizeof paths[0], cmp_s);
-    if (npaths == 0 || runs < 1) {
+    images_sort(&imgs);
+    if (imgs.n == 0 || runs < 1) {
         fprintf(stderr, "bench_engine: no images\n");
         return 1;
     }
@@ -152,12 +107,12 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    static struct fa_buf jpeg[MAX_IMAGES];
+    static struct fa_buf jpeg[IMAGES_MAX];
     int nimg = 0;
-    for (int i = 0; i < npaths; i++) {
+    for (int i = 0; i < imgs.n; i++) {
         struct img *im = NULL, *vga;
         const struct img_limits lim = {0};
-        if (img_load_file(paths[i], &lim, &im) != FA_OK)
+        if (img_load_file(imgs.path[i], &lim, &im) != FA_OK)
             continue;
         vga = to_vga(im);
         img_free(im);
@@ -168,9 +123,9 @@ int main(int argc, char **argv)
         img_free(vga);
         if (write_dir) {
             char out[4096];
-            const char *base = strrchr(paths[i], '/');
+            const char *base = strrchr(imgs.path[i], '/');
             const char *parent = base;
-            while (parent > paths[i] && parent[-1] != '/')
+            while (parent > imgs.path[i] && parent[-1] != '/')
                 parent--;
             snprintf(out, sizeof out, "%s/%03d_%.*s_%s", write_dir, nimg, (int)(base - parent),
                      parent, base + 1);
@@ -276,8 +231,7 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < nimg; i++)
         fa_buf_fini(&jpeg[i]);
-    for (int i = 0; i < npaths; i++)
-        free(paths[i]);
+    images_free(&imgs);
     face_worker_free(w);
     face_models_free(m);
     nn_backend_free(be);

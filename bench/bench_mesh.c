@@ -9,12 +9,9 @@
  * medians as JSON for bench/run_bench_mesh.sh, which runs the oracle on
  * the same frames and prints JS/C.
  *   usage: bench_mesh [--runs N] [--json FILE] DIR|IMG... */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
 
 #include "base/arena.h"
 #include "base/clock.h"
@@ -24,10 +21,9 @@
 #include "face/mesh.h"
 #include "img/img.h"
 #include "nn/nn.h"
+#include "images.h"
 #include "peak.h"
 #include "stats.h"
-
-#define MAX_IMAGES 2048
 
 enum stage { ST_BF, ST_MESH, ST_IRIS, ST_TRACKED, ST_BF_NET, ST_MESH_NET, ST_IRIS_NET, ST_N };
 static const char *const stage_name[ST_N] = {
@@ -40,48 +36,7 @@ static void add(enum stage s, double ms)
     samples_add(&S[s], ms);
 }
 
-static char *paths[MAX_IMAGES];
-static int npaths;
-
-static int cmp_s(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int is_image(const char *n)
-{
-    const char *d = strrchr(n, '.');
-    return d && (!strcasecmp(d, ".jpg") || !strcasecmp(d, ".jpeg") || !strcasecmp(d, ".png"));
-}
-
-static void collect(const char *p)
-{
-    struct stat st;
-    if (stat(p, &st) != 0)
-        return;
-    if (!S_ISDIR(st.st_mode)) {
-        if (npaths < MAX_IMAGES && is_image(p))
-            paths[npaths++] = strdup(p);
-        return;
-    }
-    DIR *d = opendir(p);
-    if (d == NULL)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        char sub[4096];
-        snprintf(sub, sizeof sub, "%s/%s", p, e->d_name);
-        collect(sub);
-    }
-    closedir(d);
-}
-
-static double ms_since(int64_t t0)
-{
-    return (double)(fa_mono_ns() - t0) / 1e6;
-}
+static struct image_list imgs;
 
 int main(int argc, char **argv)
 {
@@ -93,13 +48,13 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--json") && i + 1 < argc)
             json_out = argv[++i];
         else
-            collect(argv[i]);
+            images_collect(&imgs, argv[i]);
     }
-    if (npaths == 0) {
+    if (imgs.n == 0) {
         fprintf(stderr, "usage: bench_mesh [--runs N] [--json FILE] DIR|IMG...\n");
         return 2;
     }
-    qsort(paths, (size_t)npaths, sizeof paths[0], cmp_s);
+    images_sort(&imgs);
 
     struct nn_backend *be = NULL;
     struct nn_ctx *ctx = NULL;
@@ -131,11 +86,11 @@ int main(int argc, char **argv)
     static float eye_in[2][IRIS_INPUT * IRIS_INPUT * 3], eye_raw[2][IRIS_POINTS * 3];
 
     /* the frames, decoded once (decoding is not part of the pipeline) */
-    static struct img *frames[MAX_IMAGES];
+    static struct img *frames[IMAGES_MAX];
     int nimg = 0;
-    for (int i = 0; i < npaths; i++) {
+    for (int i = 0; i < imgs.n; i++) {
         const struct img_limits lim = {0};
-        if (img_load_file(paths[i], &lim, &frames[nimg]) == FA_OK)
+        if (img_load_file(imgs.path[i], &lim, &frames[nimg]) == FA_OK)
             nimg++;
     }
 
@@ -203,10 +158,10 @@ int main(int argc, char **argv)
         char prev_dir[4096] = "";
         int64_t t_ms = 0;
         for (int i = 0; i < nimg; i++) {
-            const char *slash = strrchr(paths[i], '/');
-            size_t dl = slash ? (size_t)(slash - paths[i]) : 0;
-            if (strlen(prev_dir) != dl || strncmp(prev_dir, paths[i], dl) != 0) {
-                snprintf(prev_dir, sizeof prev_dir, "%.*s", (int)dl, paths[i]);
+            const char *slash = strrchr(imgs.path[i], '/');
+            size_t dl = slash ? (size_t)(slash - imgs.path[i]) : 0;
+            if (strlen(prev_dir) != dl || strncmp(prev_dir, imgs.path[i], dl) != 0) {
+                snprintf(prev_dir, sizeof prev_dir, "%.*s", (int)dl, imgs.path[i]);
                 face_stream_init(&stream, NULL);
                 t_ms = 0;
             }
@@ -264,8 +219,7 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < nimg; i++)
         img_free(frames[i]);
-    for (int i = 0; i < npaths; i++)
-        free(paths[i]);
+    images_free(&imgs);
     fa_arena_fini(&arena);
     face_worker_free(w);
     face_models_free(m);
