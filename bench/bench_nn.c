@@ -76,7 +76,6 @@ static const struct group groups[] = {
      29},
 };
 
-
 static int cmp_d(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;

@@ -124,8 +124,7 @@ static enum fa_status run_image(struct engine *e, const struct opts *o, const st
         boxes[0] = o->box;
         n = 1;
     } else {
-        rc = face_detect(e->models, e->worker, im, o->det, o->min_score, boxes, FACE_MAX_FACES,
-                         &n);
+        rc = face_detect(e->models, e->worker, im, o->det, o->min_score, boxes, FACE_MAX_FACES, &n);
         if (rc != FA_OK)
             return rc;
     }
@@ -138,8 +137,7 @@ static enum fa_status run_image(struct engine *e, const struct opts *o, const st
             return rc;
         if (o->cmd == CMD_LANDMARKS)
             continue;
-        rc = face_descriptor_box(e->models, e->worker, im, &boxes[i], faces[i].pts,
-                                 faces[i].desc);
+        rc = face_descriptor_box(e->models, e->worker, im, &boxes[i], faces[i].pts, faces[i].desc);
         if (rc != FA_OK)
             return rc;
     }
@@ -175,8 +173,7 @@ static void print_image(const struct opts *o, const char *path, const struct img
         if (o->cmd != CMD_DETECT) {
             printf(",\"landmarks\":[");
             for (int k = 0; k < FACE_LANDMARKS; k++)
-                printf("%s[%.9g,%.9g]", k ? "," : "", (double)f->pts[k][0],
-                       (double)f->pts[k][1]);
+                printf("%s[%.9g,%.9g]", k ? "," : "", (double)f->pts[k][0], (double)f->pts[k][1]);
             printf("]");
         }
         if (o->cmd == CMD_EMBED) {

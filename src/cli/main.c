@@ -31,8 +31,8 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[1];
-    if (strcmp(cmd, "detect") == 0 || strcmp(cmd, "landmarks") == 0 ||
-        strcmp(cmd, "embed") == 0 || strcmp(cmd, "compare") == 0)
+    if (strcmp(cmd, "detect") == 0 || strcmp(cmd, "landmarks") == 0 || strcmp(cmd, "embed") == 0 ||
+        strcmp(cmd, "compare") == 0)
         return cli_face_main(argc - 1, argv + 1);
     if (strcmp(cmd, "mesh") == 0)
         return cli_mesh_main(argc - 1, argv + 1);

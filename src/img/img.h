@@ -17,12 +17,12 @@ struct img {
 };
 
 struct img_limits {
-    size_t max_bytes;     /* encoded size limit (after base64 decoding); 0: 16 MiB */
-    int64_t max_pixels;   /* decoded w*h limit, checked from the header before
-                             any pixel is decoded; 0: 40 megapixels */
-    int32_t shrink_to;    /* 0: full size. Else a JPEG whose shorter side is at
-                             least 2*shrink_to is decoded with DCT scaling
-                             (1/2, 1/4, 1/8), keeping the shorter side >= shrink_to */
+    size_t max_bytes;   /* encoded size limit (after base64 decoding); 0: 16 MiB */
+    int64_t max_pixels; /* decoded w*h limit, checked from the header before
+                           any pixel is decoded; 0: 40 megapixels */
+    int32_t shrink_to;  /* 0: full size. Else a JPEG whose shorter side is at
+                           least 2*shrink_to is decoded with DCT scaling
+                           (1/2, 1/4, 1/8), keeping the shorter side >= shrink_to */
 };
 
 /* Decode JPEG or PNG bytes (format sniffed from the magic). Borrows `in`.
@@ -35,8 +35,7 @@ enum fa_status img_decode(struct fa_bytes in, const struct img_limits *lim, stru
 
 /* Same, from text: plain base64 or "data:image/jpeg;base64,..." (also png).
  * Adds FA_ERR_B64 and FA_ERR_DATAURL. */
-enum fa_status img_decode_text(struct fa_bytes in, const struct img_limits *lim,
-                               struct img **out);
+enum fa_status img_decode_text(struct fa_bytes in, const struct img_limits *lim, struct img **out);
 
 /* Same, from a file. Adds FA_ERR_NOT_FOUND, FA_ERR_IO. */
 enum fa_status img_load_file(const char *path, const struct img_limits *lim, struct img **out);

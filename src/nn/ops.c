@@ -42,7 +42,8 @@ struct nn_pad4 nn_pad_same(int32_t in_h, int32_t in_w, int32_t kh, int32_t kw, i
     return p;
 }
 
-__attribute__((unused)) static inline bool same_shape(const struct nn_tensor *a, const struct nn_tensor *b)
+__attribute__((unused)) static inline bool same_shape(const struct nn_tensor *a,
+                                                      const struct nn_tensor *b)
 {
     return a->n == b->n && a->h == b->h && a->w == b->w && a->c == b->c;
 }

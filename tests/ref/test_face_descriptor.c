@@ -60,7 +60,6 @@ static struct {
 
 /* ------------------------------------------------------------- helpers */
 
-
 static const char *dump_path(char *buf, size_t n, const char *file)
 {
     char rel[512];
@@ -78,16 +77,16 @@ static float *load_f32(const char *name, size_t *n)
     return p;
 }
 
-
 static struct face_box box_of(const json_t *o)
 {
-    return (struct face_box){tu_json_num(o, "x"), tu_json_num(o, "y"), tu_json_num(o, "width"), tu_json_num(o, "height"), 0.0f};
+    return (struct face_box){tu_json_num(o, "x"), tu_json_num(o, "y"), tu_json_num(o, "width"),
+                             tu_json_num(o, "height"), 0.0f};
 }
 
 static bool rect_is(struct prep_rect r, const json_t *o)
 {
-    return r.x == tu_json_num(o, "x") && r.y == tu_json_num(o, "y") && r.w == tu_json_num(o, "width") &&
-           r.h == tu_json_num(o, "height");
+    return r.x == tu_json_num(o, "x") && r.y == tu_json_num(o, "y") &&
+           r.w == tu_json_num(o, "width") && r.h == tu_json_num(o, "height");
 }
 
 static void ref_vector(const json_t *a, double v[FACE_DESCRIPTOR])
@@ -126,7 +125,8 @@ static struct img dump_image(void)
     char path[1024];
     size_t len;
     const json_t *im = json_object_get(g.tensors, "image");
-    struct img out = {.w = (int32_t)tu_json_num(im, "width"), .h = (int32_t)tu_json_num(im, "height")};
+    struct img out = {.w = (int32_t)tu_json_num(im, "width"),
+                      .h = (int32_t)tu_json_num(im, "height")};
     out.rgb = tu_read_file(dump_path(path, sizeof path, "image.rgb.u8.bin"), &len);
     assert_int_equal(len, (size_t)out.w * (size_t)out.h * 3);
     return out;

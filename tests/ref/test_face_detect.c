@@ -62,7 +62,6 @@ static struct fixture F;
 
 /* ------------------------------------------------------------------ helpers */
 
-
 /* A tensor of the dump as floats (NULL when the dump does not hold it). */
 static float *dump_f32(const char *name, size_t *count)
 {

@@ -43,7 +43,6 @@ static struct {
 
 /* ------------------------------------------------------------- helpers */
 
-
 static const char *dump_path(char *buf, size_t n, const char *file)
 {
     char rel[512];
@@ -62,10 +61,10 @@ static float *load_f32(const char *name, size_t *n)
     return p;
 }
 
-
 static struct face_box box_of(const json_t *o)
 {
-    return (struct face_box){tu_json_num(o, "x"), tu_json_num(o, "y"), tu_json_num(o, "width"), tu_json_num(o, "height"), 0.0f};
+    return (struct face_box){tu_json_num(o, "x"), tu_json_num(o, "y"), tu_json_num(o, "width"),
+                             tu_json_num(o, "height"), 0.0f};
 }
 
 static void ref_points(const json_t *lm, double pts[FACE_LANDMARKS][2])
@@ -96,7 +95,8 @@ static struct img dump_image(void)
     char path[1024];
     size_t len;
     const json_t *im = json_object_get(g.tensors, "image");
-    struct img out = {.w = (int32_t)tu_json_num(im, "width"), .h = (int32_t)tu_json_num(im, "height")};
+    struct img out = {.w = (int32_t)tu_json_num(im, "width"),
+                      .h = (int32_t)tu_json_num(im, "height")};
     out.rgb = tu_read_file(dump_path(path, sizeof path, "image.rgb.u8.bin"), &len);
     assert_int_equal(len, (size_t)out.w * (size_t)out.h * 3);
     return out;
@@ -211,8 +211,8 @@ static void test_dump(void **state)
     /* the crop: rectangle and pixels */
     struct prep_rect r;
     assert_int_equal(align_clip(det.x, det.y, det.w, det.h, im.w, im.h, &r), FA_OK);
-    assert_true(r.x == tu_json_num(crop, "x") && r.y == tu_json_num(crop, "y") && r.w == tu_json_num(crop, "width") &&
-                r.h == tu_json_num(crop, "height"));
+    assert_true(r.x == tu_json_num(crop, "x") && r.y == tu_json_num(crop, "y") &&
+                r.w == tu_json_num(crop, "width") && r.h == tu_json_num(crop, "height"));
     uint8_t *cpx = tu_read_file(dump_path(path, sizeof path, "landmarks.crop.rgb.u8.bin"), &len);
     assert_int_equal(len, (size_t)r.w * (size_t)r.h * 3);
     for (int32_t y = 0; y < r.h; y++)
@@ -310,8 +310,8 @@ static void run_images(const struct lm68_net *net, struct nn_ctx *ctx, const cha
             const json_t *lc = json_object_get(f, "landmark_crop");
             struct prep_rect r;
             assert_int_equal(align_clip(det.x, det.y, det.w, det.h, im->w, im->h, &r), FA_OK);
-            assert_true(r.x == tu_json_num(lc, "x") && r.y == tu_json_num(lc, "y") && r.w == tu_json_num(lc, "width") &&
-                        r.h == tu_json_num(lc, "height"));
+            assert_true(r.x == tu_json_num(lc, "x") && r.y == tu_json_num(lc, "y") &&
+                        r.w == tu_json_num(lc, "width") && r.h == tu_json_num(lc, "height"));
             float pts[FACE_LANDMARKS][2];
             double want[FACE_LANDMARKS][2], mean, max;
             assert_int_equal(lm68_run(net, ctx, &g.arena, im, &det, pts), FA_OK);

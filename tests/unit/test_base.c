@@ -67,7 +67,8 @@ static void test_buf_nomem_leaves_buffer_unchanged(void **state)
     struct fa_buf b = {0};
     assert_int_equal(fa_buf_puts(&b, "keep"), FA_OK);
     fa_alloc_fail_after(0);
-    enum fa_status rc = fa_buf_append(&b, "0123456789012345678901234567890123456789012345678901234567890123456789", 70);
+    enum fa_status rc = fa_buf_append(
+        &b, "0123456789012345678901234567890123456789012345678901234567890123456789", 70);
     fa_alloc_fail_reset();
     assert_int_equal(rc, FA_ERR_NOMEM);
     assert_int_equal(b.n, 4);

@@ -145,14 +145,14 @@ static void test_dlib_bad(void **state)
     assert_true(b.x == 7.0 || b.x > 1e30);
 }
 
-
 static void expect_rect_json(struct prep_rect r, const json_t *o, const char *img, size_t face,
                              const char *what)
 {
-    if (r.x != tu_json_num(o, "x") || r.y != tu_json_num(o, "y") || r.w != tu_json_num(o, "width") ||
-        r.h != tu_json_num(o, "height"))
+    if (r.x != tu_json_num(o, "x") || r.y != tu_json_num(o, "y") ||
+        r.w != tu_json_num(o, "width") || r.h != tu_json_num(o, "height"))
         fail_msg("%s face %zu %s: (%d,%d,%d,%d), face-api (%g,%g,%g,%g)", img, face, what, r.x, r.y,
-                 r.w, r.h, tu_json_num(o, "x"), tu_json_num(o, "y"), tu_json_num(o, "width"), tu_json_num(o, "height"));
+                 r.w, r.h, tu_json_num(o, "x"), tu_json_num(o, "y"), tu_json_num(o, "width"),
+                 tu_json_num(o, "height"));
 }
 
 /* Every face of the reference: the three rectangles equal face-api's. */
@@ -177,8 +177,9 @@ static void test_reference_rects(void **state)
         {
             const json_t *det = json_object_get(f, "detection");
             struct prep_rect lc, dc;
-            assert_int_equal(align_clip(tu_json_num(det, "x"), tu_json_num(det, "y"), tu_json_num(det, "width"),
-                                        tu_json_num(det, "height"), W, H, &lc),
+            assert_int_equal(align_clip(tu_json_num(det, "x"), tu_json_num(det, "y"),
+                                        tu_json_num(det, "width"), tu_json_num(det, "height"), W, H,
+                                        &lc),
                              FA_OK);
             expect_rect_json(lc, json_object_get(f, "landmark_crop"), key, i, "landmark_crop");
 

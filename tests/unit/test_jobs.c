@@ -158,7 +158,7 @@ static void test_queue_limit(void **state)
     assert_int_equal(jobs_submit(p, &tjob(3, 0)->base), FA_OK);
     struct tjob *extra = tjob(4, 0);
     assert_int_equal(jobs_submit(p, &extra->base), FA_ERR_BUSY);
-    job_free(&extra->base);      /* not taken on failure */
+    job_free(&extra->base); /* not taken on failure */
     /* A state-recording job is never refused for load. */
     assert_int_equal(jobs_submit_unbounded(p, &tjob(6, 0)->base), FA_OK);
     jobs_pool_shutdown(p, true); /* drain: all four run */
