@@ -78,10 +78,18 @@ enum fa_status nn_ctx_new(const struct nn_backend *be, struct nn_ctx **out)
     if (ctx == NULL)
         return FA_ERR_NOMEM;
     ctx->be = be;
+    if (nn_block_available(be)) {
+        ctx->block_scratch = fa_malloc_aligned(NN_BLOCK_SCRATCH_FLOATS * sizeof(float));
+        if (ctx->block_scratch == NULL) {
+            fa_free(ctx);
+            return FA_ERR_NOMEM;
+        }
+    }
 #ifdef FA_NN_WITH_DNNL
     if (be->kind == NN_BACKEND_FAST) {
         enum fa_status rc = nnd_ctx_new(be->dnnl, &ctx->dnnl);
         if (rc != FA_OK) {
+            fa_free_aligned(ctx->block_scratch);
             fa_free(ctx);
             return rc;
         }
@@ -98,6 +106,7 @@ void nn_ctx_free(struct nn_ctx *ctx)
 #ifdef FA_NN_WITH_DNNL
     nnd_ctx_free(ctx->dnnl);
 #endif
+    fa_free_aligned(ctx->block_scratch);
     fa_free(ctx);
 }
 

@@ -783,6 +783,8 @@ static enum fa_status build(const json_t *root, struct nn_weights *w, const stru
         const struct gr_node *n = &g->nodes[g->steps[s]];
         if (n->layer != NULL)
             g->macs += nn_conv_macs(n->layer);
+        if (n->block != NULL)
+            g->macs += nn_block_macs(n->block);
     }
     drop_unused(g);
     nn_ctx_free(g->fold_ctx);

@@ -45,6 +45,9 @@ struct gr_attrs; /* graph.c: a node's "attr" object; alive during load only */
 #define GR_F_CONV 4u
 #define GR_F_ADD 8u
 #define GR_F_ACT 16u
+/* Like GR_F_INPLACE, but only over input 1, and only when input 1 is not
+ * also input 0 (the fused residual block reads input 0's neighbours). */
+#define GR_F_INPLACE_RES 32u
 
 /* State of one run: where the input and the arena block are. */
 struct gr_run {
@@ -69,6 +72,9 @@ struct gr_opdef {
 
 /* The op called `name`, or NULL when unsupported. */
 const struct gr_opdef *gr_op_find(const char *name);
+/* The fused residual block that gr_fuse makes of depthwise conv -> 1x1
+ * conv -> add (-> activation); not a TF op. */
+extern const struct gr_opdef gr_op_block;
 
 enum gr_add_mode {
     GR_ADD_SAME,  /* two tensors of one shape */
@@ -101,6 +107,7 @@ struct gr_node {
     enum nn_act act;          /* fused activation (conv, add, activation ops) */
     float alpha;              /* NN_ACT_LEAKY */
     struct nn_conv *layer;    /* conv: created by setup */
+    struct nn_block *block;   /* fused residual block (gr_op_block): in = {x, res} */
     enum gr_add_mode add_mode;
     int32_t data_in; /* GR_ADD_CHANS: which input is the tensor */
     int32_t pool_k, pool_s;
@@ -187,7 +194,9 @@ enum fa_status gr_fail(struct fa_errinfo *info, const struct gr_node *n, enum fa
                        const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* graph_plan.c */
-/* Fuse bias and activations into convolutions, activations into adds. */
+/* Fuse bias and activations into convolutions, activations into adds, and
+ * (FAST backend on an AVX-512 CPU, unless FACEAUTH_NN_FUSE=0) depthwise conv
+ * -> 1x1 conv -> residual add into one block. */
 void gr_fuse(struct nn_graph *g);
 /* Order the kernel calls, place every buffer, size the arena, verify. */
 enum fa_status gr_plan(struct nn_graph *g, struct fa_errinfo *info);

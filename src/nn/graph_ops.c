@@ -1038,6 +1038,23 @@ static const struct gr_opdef ops[] = {
     {"ConcatV2", 0, prep_concat, NULL, NULL, run_concat},
 };
 
+/* ------------------------------------------------- the fused residual block */
+
+static void cleanup_block(struct gr_node *n)
+{
+    nn_block_free(n->block);
+    n->block = NULL;
+}
+
+static enum fa_status run_block(const struct gr_run *r, const struct gr_node *n)
+{
+    return nn_block_run(n->block, r->ctx, gr_ptr(r, n->in[0]),
+                        n->n_in > 1 ? gr_ptr(r, n->in[1]) : NULL, gr_ptr(r, self_index(r, n)));
+}
+
+const struct gr_opdef gr_op_block = {"_FaResidualBlock", GR_F_INPLACE_RES, NULL, NULL,
+                                     cleanup_block,      run_block};
+
 const struct gr_opdef *gr_op_find(const char *name)
 {
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)

@@ -11,8 +11,10 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/alloc.h"
+#include "nn/kernels.h"
 
 #define ALIGN 64
 
@@ -83,6 +85,133 @@ static bool absorb(struct nn_graph *g, struct gr_node *p, int32_t self, const st
     return false;
 }
 
+/* A depthwise or 1x1 conv that may disappear into a block: its value has
+ * one use and no activation of its own. */
+static bool block_part(const struct gr_node *n, bool depthwise)
+{
+    return runtime(n) && (n->def->flags & GR_F_CONV) && n->conv.depthwise == depthwise &&
+           n->act == NN_ACT_NONE && n->users == 1 && !n->pinned;
+}
+
+/* The shortcut of a downsampling block: MaxPool 2x2 stride 2 (no padding,
+ * even input) of some tensor, then maybe a Pad of zeros after the channels
+ * only, neither value used elsewhere. Sets *pool (and *pad) or leaves NULL. */
+static void pool_shortcut(struct nn_graph *g, int32_t r, struct gr_node **pool,
+                          struct gr_node **pad)
+{
+    struct gr_node *n = &g->nodes[r], *p = NULL;
+    if (!runtime(n) || n->users != 1 || n->pinned)
+        return;
+    if (strcmp(n->op, "Pad") == 0 || strcmp(n->op, "PadV2") == 0) {
+        if (n->rank != 4 || n->pad_value != 0.0f || n->pads[3][0] != 0)
+            return;
+        for (int32_t i = 0; i < 3; i++)
+            if (n->pads[i][0] != 0 || n->pads[i][1] != 0)
+                return;
+        p = n;
+        n = &g->nodes[n->in[0]];
+        if (!runtime(n) || n->users != 1 || n->pinned)
+            return;
+    }
+    if (strcmp(n->op, "MaxPool") != 0 || n->pool_k != 2 || n->pool_s != 2 || n->pool_pad.t ||
+        n->pool_pad.b || n->pool_pad.l || n->pool_pad.r)
+        return;
+    const struct gr_node *src = &g->nodes[n->in[0]];
+    if (src->rank != 4 || src->dim[1] != 2 * n->dim[1] || src->dim[2] != 2 * n->dim[2])
+        return;
+    *pool = n;
+    *pad = p;
+}
+
+/* Add node s = act(res + pw(dw(x))) becomes one block when the kernel
+ * takes it. */
+static void fuse_block(struct nn_graph *g, struct gr_node *s)
+{
+    for (int32_t k = 0; k < 2; k++) {
+        struct gr_node *pw = &g->nodes[s->in[k]];
+        if (!block_part(pw, false))
+            continue;
+        struct gr_node *dw = &g->nodes[pw->in[0]];
+        if (!block_part(dw, true))
+            continue;
+        struct nn_block_desc d = {
+            .has_dw = true,
+            .dw = dw->conv,
+            .pw = pw->conv,
+            .act = s->act,
+            .alpha = s->alpha,
+            .prelu = s->slope_node >= 0 ? g->nodes[s->slope_node].cdata : NULL,
+        };
+        const float *dw_b = dw->bias_node >= 0 ? g->nodes[dw->bias_node].cdata : NULL;
+        const float *pw_b = pw->bias_node >= 0 ? g->nodes[pw->bias_node].cdata : NULL;
+        int32_t res = s->in[1 - k];
+        struct gr_node *pool = NULL, *pad = NULL;
+        pool_shortcut(g, res, &pool, &pad);
+        if (pool != NULL) {
+            d.res_pool = 2;
+            d.res_c = g->nodes[pool->in[0]].dim[3];
+            if (nn_block_new(g->be, &d, g->nodes[dw->in[1]].cdata, dw_b, g->nodes[pw->in[1]].cdata,
+                             pw_b, &s->block) == FA_OK) {
+                res = pool->in[0];
+                pool->live = false;
+                if (pad != NULL)
+                    pad->live = false;
+            } else {
+                pool = NULL;
+            }
+        }
+        if (pool == NULL) {
+            d.res_pool = d.res_c = 0;
+            if (nn_block_new(g->be, &d, g->nodes[dw->in[1]].cdata, dw_b, g->nodes[pw->in[1]].cdata,
+                             pw_b, &s->block) != FA_OK)
+                return; /* not such a block, or no memory: the steps stay apart */
+        }
+        s->in[1] = res;
+        s->in[0] = dw->in[0];
+        s->def = &gr_op_block;
+        dw->live = false;
+        pw->live = false;
+        return;
+    }
+}
+
+/* A conv the block kernel runs alone (1x1, or a window equal to its
+ * stride): no oneDNN call, and its activation (PReLU included) fused. */
+static void conv_block(struct nn_graph *g, struct gr_node *n)
+{
+    struct nn_block_desc d = {
+        .pw = n->conv,
+        .act = n->act,
+        .alpha = n->alpha,
+        .prelu = n->slope_node >= 0 ? g->nodes[n->slope_node].cdata : NULL,
+    };
+    d.pw.act = NN_ACT_NONE;
+    const float *b = n->bias_node >= 0 ? g->nodes[n->bias_node].cdata : NULL;
+    if (nn_block_new(g->be, &d, NULL, NULL, g->nodes[n->in[1]].cdata, b, &n->block) != FA_OK)
+        return;
+    n->def = &gr_op_block;
+    n->n_in = 1;
+}
+
+static void fuse_blocks(struct nn_graph *g)
+{
+    const char *env = getenv("FACEAUTH_NN_FUSE");
+    if (!nn_block_available(g->be) || (env != NULL && strcmp(env, "0") == 0))
+        return;
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        struct gr_node *s = &g->nodes[i];
+        if (runtime(s) && (s->def->flags & GR_F_ADD) && s->add_mode == GR_ADD_SAME &&
+            s->act != NN_ACT_SIGMOID)
+            fuse_block(g, s);
+    }
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        struct gr_node *n = &g->nodes[i];
+        if (runtime(n) && (n->def->flags & GR_F_CONV) && !n->conv.depthwise &&
+            n->act != NN_ACT_SIGMOID)
+            conv_block(g, n);
+    }
+}
+
 void gr_fuse(struct nn_graph *g)
 {
     int32_t *first_user = fa_malloc((size_t)g->n_nodes * sizeof(int32_t));
@@ -105,6 +234,7 @@ void gr_fuse(struct nn_graph *g)
             replace(g, c, i, first_user);
         }
     }
+    fuse_blocks(g);
     fa_free(first_user);
 }
 
@@ -228,11 +358,14 @@ enum fa_status gr_plan(struct nn_graph *g, struct fa_errinfo *info)
     for (int32_t s = 0; s < g->n_steps; s++) {
         const int32_t mi = g->steps[s];
         const struct gr_node *m = &g->nodes[mi];
-        if (!(m->def->flags & GR_F_INPLACE))
+        const bool res_only = (m->def->flags & GR_F_INPLACE_RES) != 0;
+        if (!(m->def->flags & GR_F_INPLACE) && !res_only)
             continue;
         int32_t own = find(parent, mi);
         for (int32_t k = 0; k < m->n_in; k++) {
             int32_t v = find(parent, m->in[k]);
+            if (res_only && (k != 1 || v == find(parent, m->in[0])))
+                continue;
             if (v == own || g->nodes[v].step < 0 || pin[v] || last[v] != s ||
                 g->nodes[v].len != m->len)
                 continue;

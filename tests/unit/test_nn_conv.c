@@ -24,12 +24,10 @@
 #include "base/alloc.h"
 #include "nn/kernels.h"
 #include "nn/nn.h"
+#include "nn_fixture.h"
 
 #define NMSE_MAX 1e-10
 #define MAXABS_MAX 1e-4 /* relative to max(1, max |ref|) */
-
-static struct nn_backend *g_ref, *g_fast;
-static struct nn_ctx *g_ref_ctx, *g_fast_ctx;
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -896,30 +894,6 @@ static void test_threads_single_core(void **state)
 
 /* ---------------------------------------------------------------------- main */
 
-static int setup(void **state)
-{
-    (void)state;
-    unsetenv("FACEAUTH_NN_BACKEND");
-    if (nn_backend_new(NN_BACKEND_REF, &g_ref) != FA_OK || nn_ctx_new(g_ref, &g_ref_ctx) != FA_OK)
-        return -1;
-    if (nn_fast_available()) {
-        if (nn_backend_new(NN_BACKEND_FAST, &g_fast) != FA_OK ||
-            nn_ctx_new(g_fast, &g_fast_ctx) != FA_OK)
-            return -1;
-    }
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    nn_ctx_free(g_fast_ctx);
-    nn_ctx_free(g_ref_ctx);
-    nn_backend_free(g_fast);
-    nn_backend_free(g_ref);
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -935,5 +909,5 @@ int main(void)
         cmocka_unit_test(test_fault_injection_run),
         cmocka_unit_test(test_threads_single_core),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, nn_fixture_setup, nn_fixture_teardown);
 }

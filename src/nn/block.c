@@ -1,0 +1,586 @@
+/* The residual block of MobileNet-style nets (BlazeFace, FaceMesh, Iris) as
+ * one kernel: out = act(res + conv(dwconv(x) + b_dw) + b_pw), where the
+ * depthwise stage and the residual are optional and conv is a 1x1 conv or a
+ * "patch" conv whose window equals its stride (the nets' downsampling convs
+ * and output heads). Run as separate oneDNN calls, each step streams a whole
+ * tensor through L2 and pays a per-call cost that dominates the small
+ * layers. Here the depthwise output (or the gathered patches) of a few rows
+ * at a time stays in an L1 scratch, the conv reads it there, and the
+ * residual and activation are applied before the one store. Hand-written
+ * for AVX-512 (chosen at run time; without it the graph keeps the unfused
+ * steps). Weights are repacked with channels padded to 16 lanes and zeros
+ * in the padding, so partial vectors need masks only at the tensor's own
+ * loads and stores. */
+#include "nn/kernels.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+#include "base/alloc.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define BLK_X86 1
+#include <immintrin.h>
+#endif
+
+#define LANES 16
+#define MAX_V 4 /* output vectors per register tile */
+
+struct nn_block {
+    struct nn_block_desc d;
+    int32_t oh, ow;
+    int32_t cp, cop; /* dw channels, conv outputs: rounded up to LANES */
+    int32_t cin;     /* conv inputs per pixel: cin (1x1) or k*k*cin (patch) */
+    int32_t istride; /* floats between the conv's input pixels */
+    bool gather;     /* patch conv: windows copied into the scratch */
+    int32_t rows;    /* output rows per pass (scratch fits) */
+    size_t res_off;  /* pooled residual: its place in the scratch */
+    float *dw_w;     /* [kh*kw][cp] */
+    float *dw_b;     /* [cp] */
+    float *pw_w;     /* [cp][cop] */
+    float *pw_b;     /* [cop] */
+    float *slope;    /* [cop] (PReLU) */
+};
+
+static int32_t round_up(int32_t n)
+{
+    return (n + LANES - 1) / LANES * LANES;
+}
+
+bool nn_block_cpu(void)
+{
+#ifdef BLK_X86
+    return __builtin_cpu_supports("avx512f");
+#else
+    return false;
+#endif
+}
+
+bool nn_block_available(const struct nn_backend *be)
+{
+    return be != NULL && be->kind == NN_BACKEND_FAST && nn_block_cpu();
+}
+
+void nn_block_free(struct nn_block *b)
+{
+    if (b == NULL)
+        return;
+    fa_free_aligned(b->dw_w);
+    fa_free_aligned(b->dw_b);
+    fa_free_aligned(b->pw_w);
+    fa_free_aligned(b->pw_b);
+    fa_free_aligned(b->slope);
+    fa_free(b);
+}
+
+static bool dw_ok(const struct nn_conv_desc *dw)
+{
+    if (!dw->depthwise || dw->act != NN_ACT_NONE || dw->cin != dw->cout || dw->cin < 1 ||
+        dw->cin > 4096 || dw->kh < 1 || dw->kw < 1 || dw->kh > 7 || dw->kw > 7 || dw->stride < 1 ||
+        dw->stride > 4)
+        return false;
+    if (dw->pad.t < 0 || dw->pad.b < 0 || dw->pad.l < 0 || dw->pad.r < 0 || dw->pad.t >= dw->kh ||
+        dw->pad.b >= dw->kh || dw->pad.l >= dw->kw || dw->pad.r >= dw->kw)
+        return false;
+    return dw->in_h >= 1 && dw->in_w >= 1 && dw->in_h <= 4096 && dw->in_w <= 4096 &&
+           nn_out_dim(dw->in_h, dw->kh, dw->stride, dw->pad.t, dw->pad.b) >= 1 &&
+           nn_out_dim(dw->in_w, dw->kw, dw->stride, dw->pad.l, dw->pad.r) >= 1;
+}
+
+/* 1x1 stride 1, a k x k window with stride k that tiles the input
+ * exactly, or a window as large as the input (one output pixel); no
+ * padding, no activation of its own. */
+static bool pw_ok(const struct nn_conv_desc *pw)
+{
+    if (pw->depthwise || pw->kh != pw->kw || pw->kh < 1 || pw->kh > 8 || pw->stride < 1 ||
+        pw->pad.t || pw->pad.b || pw->pad.l || pw->pad.r || pw->act != NN_ACT_NONE || pw->cin < 1 ||
+        pw->cin > 4096 || pw->cout < 1 || pw->cout > 4096 || pw->in_h < 1 || pw->in_w < 1 ||
+        pw->in_h > 4096 || pw->in_w > 4096)
+        return false;
+    const bool whole = pw->in_h == pw->kh && pw->in_w == pw->kw;
+    return whole || (pw->stride == pw->kh && pw->in_h % pw->kh == 0 && pw->in_w % pw->kw == 0);
+}
+
+static bool desc_ok(const struct nn_block_desc *d)
+{
+    const struct nn_conv_desc *dw = &d->dw, *pw = &d->pw;
+    if (!pw_ok(pw))
+        return false;
+    if (d->has_dw) {
+        if (!dw_ok(dw) || pw->kh != 1 || pw->cin != dw->cout ||
+            pw->in_h != nn_out_dim(dw->in_h, dw->kh, dw->stride, dw->pad.t, dw->pad.b) ||
+            pw->in_w != nn_out_dim(dw->in_w, dw->kw, dw->stride, dw->pad.l, dw->pad.r))
+            return false;
+    }
+    if (d->act != NN_ACT_NONE && d->act != NN_ACT_RELU && d->act != NN_ACT_RELU6 &&
+        d->act != NN_ACT_LEAKY && d->act != NN_ACT_PRELU)
+        return false;
+    if (d->act == NN_ACT_PRELU && d->prelu == NULL)
+        return false;
+    if (d->res_pool != 0 && (d->res_pool != 2 || d->res_c < 1 || d->res_c > pw->cout))
+        return false;
+    /* one output row of the first stage (and of the pooled residual) must
+     * fit the scratch */
+    const int64_t ow = pw->in_w == pw->kw ? 1 : pw->in_w / pw->kw;
+    int64_t per_px = d->res_pool ? pw->cout : 0;
+    if (d->has_dw)
+        per_px += round_up(dw->cin);
+    else if (pw->kh > 1)
+        per_px += (int64_t)pw->kh * pw->kw * pw->cin;
+    return ow * per_px <= NN_BLOCK_SCRATCH_FLOATS;
+}
+
+static float *vec_copy(const float *src, int32_t n, int32_t cap)
+{
+    float *v = fa_malloc_aligned((size_t)cap * sizeof(float));
+    if (v == NULL)
+        return NULL;
+    memset(v, 0, (size_t)cap * sizeof(float));
+    if (src != NULL)
+        memcpy(v, src, (size_t)n * sizeof(float));
+    return v;
+}
+
+enum fa_status nn_block_new(const struct nn_backend *be, const struct nn_block_desc *d,
+                            const float *dw_w, const float *dw_b, const float *pw_w,
+                            const float *pw_b, struct nn_block **out)
+{
+    if (out == NULL)
+        return FA_ERR_ARG;
+    *out = NULL;
+    if (d == NULL || pw_w == NULL || !desc_ok(d) || (d->has_dw && dw_w == NULL))
+        return FA_ERR_ARG;
+    if (!nn_block_available(be))
+        return FA_ERR_NN_BACKEND;
+    struct nn_block *b = fa_calloc(1, sizeof *b);
+    if (b == NULL)
+        return FA_ERR_NOMEM;
+    b->d = *d;
+    b->d.prelu = NULL;
+    const int32_t k = d->pw.kh, co = d->pw.cout;
+    b->oh = d->pw.in_h / k;
+    b->ow = d->pw.in_w / k;
+    b->cin = k * k * d->pw.cin;
+    b->cop = round_up(co);
+    b->gather = !d->has_dw && k > 1;
+    int32_t stage = 0; /* scratch floats per output pixel */
+    if (d->has_dw) {
+        b->cp = round_up(d->dw.cin);
+        b->istride = b->cp;
+        stage = b->cp;
+    } else if (b->gather) {
+        b->istride = b->cin;
+        stage = b->cin;
+    } else {
+        b->istride = b->cin; /* reads x directly */
+    }
+    const int32_t per_px = stage + (d->res_pool ? co : 0);
+    b->rows = per_px > 0 ? NN_BLOCK_SCRATCH_FLOATS / (b->ow * per_px) : b->oh;
+    if (b->rows > b->oh)
+        b->rows = b->oh;
+    b->res_off = (size_t)b->rows * b->ow * stage;
+    const int32_t taps = d->has_dw ? d->dw.kh * d->dw.kw : 0;
+    if (d->has_dw) {
+        b->dw_w = fa_malloc_aligned((size_t)taps * b->cp * sizeof(float));
+        b->dw_b = vec_copy(dw_b, d->dw.cin, b->cp);
+        if (b->dw_w == NULL || b->dw_b == NULL) {
+            nn_block_free(b);
+            return FA_ERR_NOMEM;
+        }
+        memset(b->dw_w, 0, (size_t)taps * b->cp * sizeof(float));
+        for (int32_t t = 0; t < taps; t++)
+            memcpy(b->dw_w + (size_t)t * b->cp, dw_w + (size_t)t * d->dw.cin,
+                   (size_t)d->dw.cin * sizeof(float));
+    }
+    b->pw_w = fa_malloc_aligned((size_t)b->cin * b->cop * sizeof(float));
+    b->pw_b = vec_copy(pw_b, co, b->cop);
+    b->slope = vec_copy(d->act == NN_ACT_PRELU ? d->prelu : NULL, co, b->cop);
+    if (b->pw_w == NULL || b->pw_b == NULL || b->slope == NULL) {
+        nn_block_free(b);
+        return FA_ERR_NOMEM;
+    }
+    memset(b->pw_w, 0, (size_t)b->cin * b->cop * sizeof(float));
+    for (int32_t i = 0; i < b->cin; i++)
+        memcpy(b->pw_w + (size_t)i * b->cop, pw_w + (size_t)i * co, (size_t)co * sizeof(float));
+    *out = b;
+    return FA_OK;
+}
+
+void nn_block_out_shape(const struct nn_block *b, int32_t *oh, int32_t *ow, int32_t *oc)
+{
+    *oh = b->oh;
+    *ow = b->ow;
+    *oc = b->d.pw.cout;
+}
+
+uint64_t nn_block_macs(const struct nn_block *b)
+{
+    const uint64_t px = (uint64_t)b->oh * (uint64_t)b->ow;
+    uint64_t m = px * (uint64_t)b->cin * (uint64_t)b->d.pw.cout;
+    if (b->d.has_dw)
+        m += px * (uint64_t)b->d.dw.cin * (uint64_t)(b->d.dw.kh * b->d.dw.kw);
+    return m;
+}
+
+#ifdef BLK_X86
+
+#define AVX512 __attribute__((target("avx512f,fma")))
+#define INLINE static inline __attribute__((always_inline))
+
+/* Lanes of the vector at channel c0 that exist in a tensor of n channels. */
+AVX512 INLINE __mmask16 tail_mask(int32_t c0, int32_t n)
+{
+    const int32_t left = n - c0;
+    return left >= LANES ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
+}
+
+/* One depthwise output vector at column xo, any window, checking every
+ * tap against the tensor's edges. */
+AVX512 INLINE __m512 dw_edge(const struct nn_block *b, const float *x, int32_t iy0, int32_t ix0,
+                             int32_t c0, __mmask16 m)
+{
+    const struct nn_conv_desc *d = &b->d.dw;
+    const int32_t c = d->cin, w = d->in_w, h = d->in_h;
+    __m512 acc = _mm512_setzero_ps();
+    for (int32_t ky = 0; ky < d->kh; ky++) {
+        const int32_t iy = iy0 + ky;
+        if (iy < 0 || iy >= h)
+            continue;
+        for (int32_t kx = 0; kx < d->kw; kx++) {
+            const int32_t ix = ix0 + kx;
+            if (ix < 0 || ix >= w)
+                continue;
+            const __m512 xv = _mm512_maskz_loadu_ps(m, x + ((size_t)iy * w + ix) * c + c0);
+            const __m512 wv = _mm512_load_ps(b->dw_w + (size_t)(ky * d->kw + kx) * b->cp + c0);
+            acc = _mm512_fmadd_ps(xv, wv, acc);
+        }
+    }
+    return _mm512_add_ps(acc, _mm512_load_ps(b->dw_b + c0));
+}
+
+/* Depthwise output row yo, channels [c0, c0+16), 3 x 3 window. The weights
+ * stay in registers along the row (zeros for a window row outside the
+ * tensor, so the inner loop has no branch); the columns whose window lies
+ * inside take the unchecked path, four at a time with one accumulator per
+ * column and window row, so that twelve FMA chains are in flight. */
+AVX512 static void dw_row3(const struct nn_block *b, const float *x, int32_t yo, float *o,
+                           int32_t c0)
+{
+    const struct nn_conv_desc *d = &b->d.dw;
+    const int32_t c = d->cin, w = d->in_w, h = d->in_h, s = d->stride, cp = b->cp;
+    const __mmask16 m = tail_mask(c0, c);
+    const int32_t iy0 = yo * s - d->pad.t;
+    __m512 k0[3], k1[3], k2[3];
+    const float *r0, *r1, *r2;
+    {
+        const float *rp[3];
+        __m512 wk[3][3];
+        for (int ky = 0; ky < 3; ky++) {
+            const int32_t iy = iy0 + ky;
+            const bool ok = iy >= 0 && iy < h;
+            rp[ky] = x + (size_t)(ok ? iy : 0) * w * c + c0;
+            for (int kx = 0; kx < 3; kx++)
+                wk[ky][kx] = ok ? _mm512_load_ps(b->dw_w + (size_t)(ky * 3 + kx) * cp + c0)
+                                : _mm512_setzero_ps();
+        }
+        r0 = rp[0], r1 = rp[1], r2 = rp[2];
+        for (int kx = 0; kx < 3; kx++) {
+            k0[kx] = wk[0][kx];
+            k1[kx] = wk[1][kx];
+            k2[kx] = wk[2][kx];
+        }
+    }
+    const __m512 bias = _mm512_load_ps(b->dw_b + c0);
+    int32_t x_lo = (d->pad.l + s - 1) / s, x_hi = (w - 3 + d->pad.l) / s + 1;
+    if (x_hi > b->ow)
+        x_hi = b->ow;
+    if (x_lo > x_hi)
+        x_lo = x_hi;
+    for (int32_t xo = 0; xo < x_lo; xo++)
+        _mm512_store_ps(o + (size_t)xo * cp, dw_edge(b, x, iy0, xo * s - d->pad.l, c0, m));
+    const size_t step = (size_t)s * c;
+    const size_t at = (size_t)(x_lo * s - d->pad.l) * c;
+    const float *p0 = r0 + at, *p1 = r1 + at, *p2 = r2 + at;
+    float *q = o + (size_t)x_lo * cp;
+    /* The reference's order: taps in (ky, kx) order by fused multiply-adds
+     * from zero, then the bias. Eight columns keep eight chains in flight;
+     * each column's address is the previous one plus `step`. */
+#define TAP(p, kv)                                                                                 \
+    do {                                                                                           \
+        const float *t = (p);                                                                      \
+        _Pragma("GCC unroll 8") for (int i = 0; i < N; i++, t += step) a[i] =                      \
+            _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, t), kv, a[i]);                                \
+    } while (0)
+#define TAPS(N_)                                                                                   \
+    do {                                                                                           \
+        enum { N = N_ };                                                                           \
+        __m512 a[N];                                                                               \
+        _Pragma("GCC unroll 8") for (int i = 0; i < N; i++) a[i] = _mm512_setzero_ps();            \
+        TAP(p0, k0[0]);                                                                            \
+        TAP(p0 + c, k0[1]);                                                                        \
+        TAP(p0 + 2 * c, k0[2]);                                                                    \
+        TAP(p1, k1[0]);                                                                            \
+        TAP(p1 + c, k1[1]);                                                                        \
+        TAP(p1 + 2 * c, k1[2]);                                                                    \
+        TAP(p2, k2[0]);                                                                            \
+        TAP(p2 + c, k2[1]);                                                                        \
+        TAP(p2 + 2 * c, k2[2]);                                                                    \
+        _Pragma("GCC unroll 8") for (int i = 0; i < N; i++)                                        \
+            _mm512_store_ps(q + (size_t)i * cp, _mm512_add_ps(a[i], bias));                        \
+        p0 += N * step, p1 += N * step, p2 += N * step, q += N * cp;                               \
+    } while (0)
+    int32_t xo = x_lo;
+    for (; xo + 8 <= x_hi; xo += 8)
+        TAPS(8);
+    for (; xo < x_hi; xo++)
+        TAPS(1);
+#undef TAPS
+#undef TAP
+    for (xo = x_hi; xo < b->ow; xo++)
+        _mm512_store_ps(o + (size_t)xo * cp, dw_edge(b, x, iy0, xo * s - d->pad.l, c0, m));
+}
+
+/* Depthwise output rows [y0, y0+nrows) into scr ([nrows*ow][cp]). */
+AVX512 static void dw_rows(const struct nn_block *b, const float *x, int32_t y0, int32_t nrows,
+                           float *scr)
+{
+    const struct nn_conv_desc *d = &b->d.dw;
+    for (int32_t yo = y0; yo < y0 + nrows; yo++) {
+        float *o = scr + (size_t)(yo - y0) * b->ow * b->cp;
+        for (int32_t c0 = 0; c0 < b->cp; c0 += LANES) {
+            if (d->kh == 3 && d->kw == 3)
+                dw_row3(b, x, yo, o + c0, c0);
+            else
+                for (int32_t xo = 0; xo < b->ow; xo++)
+                    _mm512_store_ps(o + (size_t)xo * b->cp + c0,
+                                    dw_edge(b, x, yo * d->stride - d->pad.t,
+                                            xo * d->stride - d->pad.l, c0, tail_mask(c0, d->cin)));
+        }
+    }
+}
+
+/* The residual, the activation and the store of one output vector. */
+AVX512 INLINE void finish(const struct nn_block *b, __m512 acc, const float *res, float *out,
+                          int32_t c0, __mmask16 m)
+{
+    acc = _mm512_add_ps(acc, _mm512_load_ps(b->pw_b + c0));
+    if (res != NULL)
+        acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, res + c0));
+    const __m512 zero = _mm512_setzero_ps();
+    switch (b->d.act) {
+    case NN_ACT_RELU:
+        acc = _mm512_max_ps(acc, zero);
+        break;
+    case NN_ACT_RELU6:
+        acc = _mm512_min_ps(_mm512_max_ps(acc, zero), _mm512_set1_ps(6.0f));
+        break;
+    case NN_ACT_LEAKY: {
+        const __mmask16 neg = _mm512_cmp_ps_mask(acc, zero, _CMP_LT_OQ);
+        acc = _mm512_mask_mul_ps(acc, neg, acc, _mm512_set1_ps(b->d.alpha));
+        break;
+    }
+    case NN_ACT_PRELU: {
+        const __mmask16 neg = _mm512_cmp_ps_mask(acc, zero, _CMP_LT_OQ);
+        acc = _mm512_mask_mul_ps(acc, neg, acc, _mm512_load_ps(b->slope + c0));
+        break;
+    }
+    default:
+        break;
+    }
+    _mm512_mask_storeu_ps(out + c0, m, acc);
+}
+
+/* The conv of P pixels (input pixel p at in + p * istride) onto V output
+ * vectors starting at channel c0, then finish(). V, P and IS (istride, or 0
+ * when it is only known at run time) are constants at every call, so the
+ * accumulators live in registers and, with IS known, all P inputs are
+ * addressed from one register. */
+AVX512 INLINE void pw_tile(const struct nn_block *b, const float *in, const float *res, float *out,
+                           int32_t c0, const int V, const int P, const int IS)
+{
+    const int32_t co = b->d.pw.cout, cin = b->cin, cop = b->cop, is = IS ? IS : b->istride;
+    __m512 acc[12][MAX_V];
+#pragma GCC unroll 12
+    for (int p = 0; p < P; p++)
+#pragma GCC unroll 4
+        for (int v = 0; v < V; v++)
+            acc[p][v] = _mm512_setzero_ps();
+    const float *w = b->pw_w + c0;
+    for (int32_t k = 0; k < cin; k++) {
+        __m512 wv[MAX_V];
+#pragma GCC unroll 4
+        for (int v = 0; v < V; v++)
+            wv[v] = _mm512_load_ps(w + (size_t)k * cop + v * LANES);
+#pragma GCC unroll 12
+        for (int p = 0; p < P; p++) {
+            const __m512 xb = _mm512_set1_ps(in[(size_t)p * is + k]);
+#pragma GCC unroll 4
+            for (int v = 0; v < V; v++)
+                acc[p][v] = _mm512_fmadd_ps(xb, wv[v], acc[p][v]);
+        }
+    }
+#pragma GCC unroll 12
+    for (int p = 0; p < P; p++)
+#pragma GCC unroll 4
+        for (int v = 0; v < V; v++)
+            finish(b, acc[p][v], res != NULL ? res + (size_t)p * co : NULL, out + (size_t)p * co,
+                   c0 + v * LANES, tail_mask(c0 + v * LANES, co));
+}
+
+#define AT(ptr, p, stride) ((ptr) != NULL ? (ptr) + (size_t)(p) * (stride) : NULL)
+
+/* The conv over n pixels (input pixel p at in + p * istride). Narrow
+ * outputs (V <= 2 vectors) take 12 pixels per tile when IS is a constant,
+ * 8 otherwise (12 runtime addresses do not fit the registers). */
+AVX512 INLINE void pw_pixels_is(const struct nn_block *b, const float *in, int32_t n,
+                                const float *res, float *out, const int IS)
+{
+    const int32_t co = b->d.pw.cout, is = IS ? IS : b->istride;
+    int32_t c0 = 0;
+    for (; c0 + 4 * LANES <= b->cop; c0 += 4 * LANES) {
+        int32_t p = 0;
+        for (; p + 6 <= n; p += 6)
+            pw_tile(b, in + (size_t)p * is, AT(res, p, co), out + (size_t)p * co, c0, 4, 6, IS);
+        for (; p < n; p++)
+            pw_tile(b, in + (size_t)p * is, AT(res, p, co), out + (size_t)p * co, c0, 4, 1, IS);
+    }
+    const int32_t left = (b->cop - c0) / LANES; /* 0..3 vectors */
+    if (left == 0)
+        return;
+    const int T = IS ? 12 : 8;
+    int32_t p = 0;
+    for (; p + (left == 3 ? 8 : T) <= n; p += (left == 3 ? 8 : T)) {
+        const float *i = in + (size_t)p * is, *r = AT(res, p, co);
+        float *o = out + (size_t)p * co;
+        if (left == 1)
+            pw_tile(b, i, r, o, c0, 1, T, IS);
+        else if (left == 2)
+            pw_tile(b, i, r, o, c0, 2, T, IS);
+        else
+            pw_tile(b, i, r, o, c0, 3, 8, IS);
+    }
+    for (; p < n; p++) {
+        const float *i = in + (size_t)p * is, *r = AT(res, p, co);
+        float *o = out + (size_t)p * co;
+        if (left == 1)
+            pw_tile(b, i, r, o, c0, 1, 1, IS);
+        else if (left == 2)
+            pw_tile(b, i, r, o, c0, 2, 1, IS);
+        else
+            pw_tile(b, i, r, o, c0, 3, 1, IS);
+    }
+}
+
+AVX512 static void pw_pixels(const struct nn_block *b, const float *in, int32_t n, const float *res,
+                             float *out)
+{
+    switch (b->istride) {
+    case 16:
+        pw_pixels_is(b, in, n, res, out, 16);
+        break;
+    case 32:
+        pw_pixels_is(b, in, n, res, out, 32);
+        break;
+    case 64:
+        pw_pixels_is(b, in, n, res, out, 64);
+        break;
+    case 128:
+        pw_pixels_is(b, in, n, res, out, 128);
+        break;
+    default:
+        pw_pixels_is(b, in, n, res, out, 0);
+        break;
+    }
+}
+
+/* The k x k windows of output rows [y0, y0+nrows) into scr, one after the
+ * other ([nrows*ow][k*k*cin], in the weights' (ky, kx, c) order). */
+static void gather_rows(const struct nn_block *b, const float *x, int32_t y0, int32_t nrows,
+                        float *scr)
+{
+    const int32_t k = b->d.pw.kh, c = b->d.pw.cin, w = b->d.pw.in_w;
+    const size_t run = (size_t)k * c; /* one window row: k pixels, contiguous */
+    for (int32_t yo = y0; yo < y0 + nrows; yo++)
+        for (int32_t xo = 0; xo < b->ow; xo++) {
+            float *o = scr + ((size_t)(yo - y0) * b->ow + xo) * b->cin;
+            for (int32_t ky = 0; ky < k; ky++)
+                memcpy(o + ky * run, x + ((size_t)(yo * k + ky) * w + (size_t)xo * k) * c,
+                       run * sizeof(float));
+        }
+}
+
+/* The residual of output rows [y0, y0+nrows) as a 2 x 2 max pool of the
+ * source ([2*oh, 2*ow, res_c]), channels past res_c zero: into rs
+ * ([nrows*ow][cout]). */
+AVX512 static void pool_rows(const struct nn_block *b, const float *src, int32_t y0, int32_t nrows,
+                             float *rs)
+{
+    const int32_t rc = b->d.res_c, co = b->d.pw.cout, w2 = 2 * b->ow;
+    for (int32_t yo = y0; yo < y0 + nrows; yo++) {
+        const float *r0 = src + (size_t)(2 * yo) * w2 * rc, *r1 = r0 + (size_t)w2 * rc;
+        for (int32_t xo = 0; xo < b->ow; xo++) {
+            float *o = rs + ((size_t)(yo - y0) * b->ow + xo) * co;
+            const size_t a = (size_t)(2 * xo) * rc;
+            for (int32_t c0 = 0; c0 < co; c0 += LANES) {
+                __m512 v = _mm512_setzero_ps();
+                if (c0 < rc) {
+                    const __mmask16 m = tail_mask(c0, rc);
+                    v = _mm512_max_ps(_mm512_max_ps(_mm512_maskz_loadu_ps(m, r0 + a + c0),
+                                                    _mm512_maskz_loadu_ps(m, r0 + a + rc + c0)),
+                                      _mm512_max_ps(_mm512_maskz_loadu_ps(m, r1 + a + c0),
+                                                    _mm512_maskz_loadu_ps(m, r1 + a + rc + c0)));
+                }
+                _mm512_mask_storeu_ps(o + c0, tail_mask(c0, co), v);
+            }
+        }
+    }
+}
+
+AVX512 static void block_run(const struct nn_block *b, const float *x, const float *res, float *out,
+                             float *scr)
+{
+    const int32_t co = b->d.pw.cout;
+    const size_t row = (size_t)b->ow * co;
+    for (int32_t y0 = 0; y0 < b->oh; y0 += b->rows) {
+        const int32_t n = y0 + b->rows <= b->oh ? b->rows : b->oh - y0;
+        const float *in = scr;
+        if (b->d.has_dw)
+            dw_rows(b, x, y0, n, scr);
+        else if (b->gather)
+            gather_rows(b, x, y0, n, scr);
+        else
+            in = x + (size_t)y0 * b->ow * b->cin;
+        const float *r = AT(res, (size_t)y0 * b->ow, co);
+        if (b->d.res_pool && res != NULL) {
+            pool_rows(b, res, y0, n, scr + b->res_off);
+            r = scr + b->res_off;
+        }
+        pw_pixels(b, in, n * b->ow, r, out + (size_t)y0 * row);
+    }
+}
+
+#endif /* BLK_X86 */
+
+enum fa_status nn_block_run(const struct nn_block *b, struct nn_ctx *ctx, const float *x,
+                            const float *res, float *out)
+{
+    if (b == NULL || ctx == NULL || x == NULL || out == NULL || ctx->block_scratch == NULL)
+        return FA_ERR_ARG;
+    const size_t in_len = b->d.has_dw ? (size_t)b->d.dw.in_h * b->d.dw.in_w * b->d.dw.cin
+                                      : (size_t)b->d.pw.in_h * b->d.pw.in_w * b->d.pw.cin;
+    const size_t out_len = (size_t)b->oh * b->ow * b->d.pw.cout;
+    /* out may be res (each value read before written, in place), never x */
+    if ((const float *)out < x + in_len && x < (const float *)out + out_len)
+        return FA_ERR_ARG;
+    const size_t res_len = b->d.res_pool ? (size_t)4 * b->oh * b->ow * b->d.res_c : out_len;
+    if (res != NULL && (res != out || b->d.res_pool) && (const float *)out < res + res_len &&
+        res < (const float *)out + out_len)
+        return FA_ERR_ARG;
+#ifdef BLK_X86
+    block_run(b, x, res, out, ctx->block_scratch);
+    return FA_OK;
+#else
+    (void)in_len;
+    return FA_ERR_NN_BACKEND;
+#endif
+}
