@@ -258,16 +258,18 @@ AVX512 INLINE __m512 dw_edge(const struct nn_block *b, const float *x, int32_t i
     return _mm512_add_ps(acc, _mm512_load_ps(b->dw_b + c0));
 }
 
-/* Depthwise output row yo, channels [c0, c0+16), 3 x 3 window. The weights
+/* Depthwise output row yo, channels [c0, c0+16), 3 x 3 window (C and S:
+ * the channel count and stride when known at compile time, else 0). The weights
  * stay in registers along the row (zeros for a window row outside the
  * tensor, so the inner loop has no branch); the columns whose window lies
  * inside take the unchecked path, four at a time with one accumulator per
  * column and window row, so that twelve FMA chains are in flight. */
-AVX512 static void dw_row3(const struct nn_block *b, const float *x, int32_t yo, float *o,
-                           int32_t c0)
+AVX512 INLINE void dw_row3_t(const struct nn_block *b, const float *x, int32_t yo, float *o,
+                             int32_t c0, const int C, const int S)
 {
     const struct nn_conv_desc *d = &b->d.dw;
-    const int32_t c = d->cin, w = d->in_w, h = d->in_h, s = d->stride, cp = b->cp;
+    const int32_t c = C ? C : d->cin, w = d->in_w, h = d->in_h, s = S ? S : d->stride;
+    const int32_t cp = b->cp;
     const __mmask16 m = tail_mask(c0, c);
     const int32_t iy0 = yo * s - d->pad.t;
     __m512 k0[3], k1[3], k2[3];
@@ -338,6 +340,29 @@ AVX512 static void dw_row3(const struct nn_block *b, const float *x, int32_t yo,
 #undef TAP
     for (xo = x_hi; xo < b->ow; xo++)
         _mm512_store_ps(o + (size_t)xo * cp, dw_edge(b, x, iy0, xo * s - d->pad.l, c0, m));
+}
+
+/* dw_row3 with the channel count and stride as constants where the nets
+ * have them: every tap address is then a displacement from one register. */
+AVX512 static void dw_row3(const struct nn_block *b, const float *x, int32_t yo, float *o,
+                           int32_t c0)
+{
+    const int32_t c = b->d.dw.cin, s = b->d.dw.stride;
+#define DW_CASE(C_, S_)                                                                            \
+    if (c == (C_) && s == (S_)) {                                                                  \
+        dw_row3_t(b, x, yo, o, c0, C_, S_);                                                        \
+        return;                                                                                    \
+    }
+    DW_CASE(16, 1)
+    DW_CASE(16, 2)
+    DW_CASE(32, 1)
+    DW_CASE(32, 2)
+    DW_CASE(64, 1)
+    DW_CASE(64, 2)
+    DW_CASE(128, 1)
+    DW_CASE(128, 2)
+#undef DW_CASE
+    dw_row3_t(b, x, yo, o, c0, 0, 0);
 }
 
 /* Depthwise output rows [y0, y0+nrows) into scr ([nrows*ow][cp]). */
@@ -432,6 +457,21 @@ AVX512 INLINE void pw_tile(const struct nn_block *b, const float *in, const floa
 /* The conv over n pixels (input pixel p at in + p * istride). Narrow
  * outputs (V <= 2 vectors) take 12 pixels per tile when IS is a constant,
  * 8 otherwise (12 runtime addresses do not fit the registers). */
+/* Pixels [p, n) left over by the full tiles, in tiles of 4, 2 and 1 (so
+ * that a small layer still reuses each weight load for several pixels). */
+AVX512 INLINE void pw_rest(const struct nn_block *b, const float *in, int32_t p, int32_t n,
+                           const float *res, float *out, int32_t c0, const int V)
+{
+    const int32_t co = b->d.pw.cout, is = b->istride;
+#define REST(P_)                                                                                   \
+    for (; p + (P_) <= n; p += (P_))                                                               \
+        pw_tile(b, in + (size_t)p * is, AT(res, p, co), out + (size_t)p * co, c0, V, P_, 0);
+    REST(4)
+    REST(2)
+    REST(1)
+#undef REST
+}
+
 AVX512 INLINE void pw_pixels_is(const struct nn_block *b, const float *in, int32_t n,
                                 const float *res, float *out, const int IS)
 {
@@ -441,15 +481,15 @@ AVX512 INLINE void pw_pixels_is(const struct nn_block *b, const float *in, int32
         int32_t p = 0;
         for (; p + 6 <= n; p += 6)
             pw_tile(b, in + (size_t)p * is, AT(res, p, co), out + (size_t)p * co, c0, 4, 6, IS);
-        for (; p < n; p++)
-            pw_tile(b, in + (size_t)p * is, AT(res, p, co), out + (size_t)p * co, c0, 4, 1, IS);
+        pw_rest(b, in, p, n, res, out, c0, 4);
     }
     const int32_t left = (b->cop - c0) / LANES; /* 0..3 vectors */
     if (left == 0)
         return;
     const int T = IS ? 12 : 8;
+    const int32_t t = left == 3 ? 8 : T;
     int32_t p = 0;
-    for (; p + (left == 3 ? 8 : T) <= n; p += (left == 3 ? 8 : T)) {
+    for (; p + t <= n; p += t) {
         const float *i = in + (size_t)p * is, *r = AT(res, p, co);
         float *o = out + (size_t)p * co;
         if (left == 1)
@@ -459,16 +499,12 @@ AVX512 INLINE void pw_pixels_is(const struct nn_block *b, const float *in, int32
         else
             pw_tile(b, i, r, o, c0, 3, 8, IS);
     }
-    for (; p < n; p++) {
-        const float *i = in + (size_t)p * is, *r = AT(res, p, co);
-        float *o = out + (size_t)p * co;
-        if (left == 1)
-            pw_tile(b, i, r, o, c0, 1, 1, IS);
-        else if (left == 2)
-            pw_tile(b, i, r, o, c0, 2, 1, IS);
-        else
-            pw_tile(b, i, r, o, c0, 3, 1, IS);
-    }
+    if (left == 1)
+        pw_rest(b, in, p, n, res, out, c0, 1);
+    else if (left == 2)
+        pw_rest(b, in, p, n, res, out, c0, 2);
+    else
+        pw_rest(b, in, p, n, res, out, c0, 3);
 }
 
 AVX512 static void pw_pixels(const struct nn_block *b, const float *in, int32_t n, const float *res,
