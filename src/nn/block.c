@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/cpu.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define BLK_X86 1
@@ -50,7 +51,7 @@ static int32_t round_up(int32_t n)
 bool nn_block_cpu(void)
 {
 #ifdef BLK_X86
-    return __builtin_cpu_supports("avx512f");
+    return fa_cpu_avx512();
 #else
     return false;
 #endif

@@ -3,7 +3,8 @@
  *  1. network by network on the tensor dump of frame 10 of
  *     stock_woman_wink_blink (tensors/facemesh, cpu backend): decoded pixels,
  *     every pre-processed input (BlazeFace resize, FaceMesh crop, both Iris
- *     crops with the mirroring) bit for bit, anchors, decoded boxes and
+ *     crops with the mirroring; the crops by both paths, AVX-512 and plain
+ *     C) bit for bit, anchors, decoded boxes and
  *     scores, and each network's output tensors within a relative tolerance;
  *  2. on every image of facemesh.photos.cpu.json (cpu) and every frame of the
  *     labelled clips in facemesh.video.wasm.json (wasm): BlazeFace box IoU >=
@@ -312,9 +313,16 @@ static void test_tensor_dump(void **state)
     /* FaceMesh: input from the image and the face box, outputs */
     const size_t nmesh = (size_t)MESH_INPUT * MESH_INPUT * 3;
     float *mesh_in = malloc(nmesh * sizeof(float));
-    mesh_input(im, det.face_box, mesh_in);
     float *ref_mesh_in = dump_f32("facemesh.input", nmesh);
-    assert_memory_equal(mesh_in, ref_mesh_in, nmesh * sizeof(float));
+    /* both crop paths (AVX-512 and plain C), bit for bit */
+    for (int plain = 0; plain < 2; plain++) {
+        if (plain)
+            setenv("FACEAUTH_NO_AVX512", "1", 1);
+        memset(mesh_in, 0, nmesh * sizeof(float));
+        mesh_input(im, det.face_box, mesh_in);
+        unsetenv("FACEAUTH_NO_AVX512");
+        assert_memory_equal(mesh_in, ref_mesh_in, nmesh * sizeof(float));
+    }
     static const char *const mesh_out[] = {"Identity_2", "Identity_1", "Identity"};
     check_outputs(mesh_graph(F.mesh), ref_mesh_in, "facemesh", mesh_out, 3, 1, 0);
 
@@ -338,8 +346,14 @@ static void test_tensor_dump(void **state)
         int32_t box[4];
         iris_eye_box(ref_raw, (enum face_eye_side)side, box);
         assert_memory_equal(box, want, sizeof box);
-        iris_input(ref_mesh_in, box, iris_mirrored((enum face_eye_side)side), eye_in);
-        assert_memory_equal(eye_in, ref_iris_in + b * 64 * 64 * 3, sizeof eye_in);
+        for (int plain = 0; plain < 2; plain++) {
+            if (plain)
+                setenv("FACEAUTH_NO_AVX512", "1", 1);
+            memset(eye_in, 0, sizeof eye_in);
+            iris_input(ref_mesh_in, box, iris_mirrored((enum face_eye_side)side), eye_in);
+            unsetenv("FACEAUTH_NO_AVX512");
+            assert_memory_equal(eye_in, ref_iris_in + b * 64 * 64 * 3, sizeof eye_in);
+        }
         static const char *const iris_out[] = {"Identity"};
         check_outputs(iris_graph(F.iris), eye_in, "iris", iris_out, 1, 2, b);
     }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/cpu.h"
 #include "base/arena.h"
 #include "base/buf.h"
 #include "nn/nn.h"
@@ -789,11 +790,7 @@ static void test_fusion(void **state)
          * of an AVX-512 CPU the first three are one residual block */
         struct result r = run_json(json, &m.bin, KINDS[b], NULL, x);
         ok(r.rc);
-#if defined(__x86_64__)
-        const bool blocks = KINDS[b] == NN_BACKEND_FAST && __builtin_cpu_supports("avx512f");
-#else
-        const bool blocks = false;
-#endif
+        const bool blocks = KINDS[b] == NN_BACKEND_FAST && fa_cpu_avx512();
         assert_int_equal(r.steps, blocks ? 2 : 4);
         expect_close(r.out[0], out, 36, TOL_CONV, "fused block");
         result_fini(&r);
