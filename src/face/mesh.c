@@ -18,6 +18,7 @@
 #include "face/blazeface.h"
 #include "face/gmodel.h"
 #include "face/iris.h"
+#include "face/simd.h"
 
 enum { OUT_MESH, OUT_FLAG, NOUT };
 static const struct gmodel_output outputs[NOUT] = {{"Identity_2", FACE_MESH_POINTS * 3},
@@ -135,25 +136,7 @@ static void crop_axis(double a, double b, int32_t n, int32_t out_n, struct axis 
         }                                                                                          \
     }
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-#define CROP_SIMD 1
-#define AVX512 __attribute__((target("avx512f,avx512vl,avx512bw")))
-
-/* The same arithmetic, one pixel's three channels at a time in the lanes
- * of a double vector: the same double operations in the same order (no
- * fused multiply-add), so the same float32 results. Sources are read with
- * masked loads (three values), never past the image. */
-AVX512 static inline __m256d px_u8(const uint8_t *p)
-{
-    return _mm256_cvtepi32_pd(_mm_cvtepu8_epi32(_mm_maskz_loadu_epi8(0x7, p)));
-}
-
-AVX512 static inline __m256d px_f32(const float *p)
-{
-    return _mm256_cvtps_pd(_mm_maskz_loadu_ps(0x7, p));
-}
-
+#ifdef FACE_SIMD
 #define CROP_SIMD_BODY(T, PX)                                                                      \
     size_t x_lo = SIZE_MAX, x_hi = 0; /* source columns read */                                    \
     for (int32_t x = 0; x < cw; x++)                                                               \
@@ -182,28 +165,24 @@ AVX512 static inline __m256d px_f32(const float *p)
         }                                                                                          \
         for (int32_t x = 0; x < cw; x++) {                                                         \
             const struct axis xx = xs[x];                                                          \
-            __m256d v = _mm256_setzero_pd();                                                       \
+            __m128 v = _mm_setzero_ps();                                                           \
             if (xx.lo >= 0) {                                                                      \
-                const __m256d wx = _mm256_set1_pd(xx.w);                                           \
                 const size_t a = (size_t)xx.lo * 3, b = (size_t)xx.hi * 3;                         \
-                const __m256d tl = PX(r0 + a), tr = PX(r0 + b);                                    \
-                const __m256d bl = PX(r1 + a), br = PX(r1 + b);                                    \
-                const __m256d t = _mm256_add_pd(tl, _mm256_mul_pd(_mm256_sub_pd(tr, tl), wx));     \
-                const __m256d bo = _mm256_add_pd(bl, _mm256_mul_pd(_mm256_sub_pd(br, bl), wx));    \
-                v = _mm256_add_pd(t, _mm256_mul_pd(_mm256_sub_pd(bo, t), wy));                     \
+                v = face_lerp4(PX(r0 + a), PX(r0 + b), PX(r1 + a), PX(r1 + b),                     \
+                               _mm256_set1_pd(xx.w), wy);                                          \
             }                                                                                      \
-            _mm_mask_storeu_ps(orow + (size_t)x * 3, 0x7, _mm256_cvtpd_ps(v));                     \
+            face_store3(orow + (size_t)x * 3, v);                                                  \
         }                                                                                          \
     }
 
-AVX512 static void crop_u8_simd(const uint8_t *src, int32_t wi, const struct axis *ys,
-                                const struct axis *xs, int32_t ch, int32_t cw,
-                                float *out){CROP_SIMD_BODY(uint8_t, px_u8)}
+FACE_AVX512 static void crop_u8_simd(const uint8_t *src, int32_t wi, const struct axis *ys,
+                                     const struct axis *xs, int32_t ch, int32_t cw,
+                                     float *out){CROP_SIMD_BODY(uint8_t, face_px_u8)}
 
-AVX512 static void crop_f32_simd(const float *src, int32_t wi, const struct axis *ys,
-                                 const struct axis *xs, int32_t ch, int32_t cw, float *out)
+FACE_AVX512 static void crop_f32_simd(const float *src, int32_t wi, const struct axis *ys,
+                                      const struct axis *xs, int32_t ch, int32_t cw, float *out)
 {
-    CROP_SIMD_BODY(float, px_f32)
+    CROP_SIMD_BODY(float, face_px_f32)
 }
 
 static bool crop_simd(void)
@@ -217,7 +196,7 @@ void mesh_crop_resize_u8(const struct img *im, const float box[4], int32_t ch, i
 {
     const int32_t hi = im->h, wi = im->w;
     assert(ch <= CROP_MAX && cw <= CROP_MAX);
-#ifdef CROP_SIMD
+#ifdef FACE_SIMD
     if (crop_simd()) {
         struct axis ys[CROP_MAX], xs[CROP_MAX];
         crop_axis(box[0], box[2], hi, ch, ys);
@@ -235,7 +214,7 @@ void mesh_crop_resize_f32(const float *src, int32_t hi, int32_t wi, const float 
                           int32_t cw, float *out)
 {
     assert(ch <= CROP_MAX && cw <= CROP_MAX);
-#ifdef CROP_SIMD
+#ifdef FACE_SIMD
     if (crop_simd()) {
         struct axis ys[CROP_MAX], xs[CROP_MAX];
         crop_axis(box[0], box[2], hi, ch, ys);

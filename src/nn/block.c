@@ -299,8 +299,22 @@ AVX512 INLINE void dw_row3_t(const struct nn_block *b, const float *x, int32_t y
         x_hi = b->ow;
     if (x_lo > x_hi)
         x_lo = x_hi;
+        /* an edge column: the taps inside the tensor, in the same order */
+#define EDGE_ROW(r, k)                                                                             \
+    for (int kx = 0; kx < 3; kx++)                                                                 \
+        if (ix0 + kx >= 0 && ix0 + kx < w)                                                         \
+            a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, (r) + (size_t)(ix0 + kx) * c), k[kx], a);
+#define EDGE(xo)                                                                                   \
+    do {                                                                                           \
+        const int32_t ix0 = (xo)*s - d->pad.l;                                                     \
+        __m512 a = _mm512_setzero_ps();                                                            \
+        EDGE_ROW(r0, k0)                                                                           \
+        EDGE_ROW(r1, k1)                                                                           \
+        EDGE_ROW(r2, k2)                                                                           \
+        _mm512_store_ps(o + (size_t)(xo)*cp, _mm512_add_ps(a, bias));                              \
+    } while (0)
     for (int32_t xo = 0; xo < x_lo; xo++)
-        _mm512_store_ps(o + (size_t)xo * cp, dw_edge(b, x, iy0, xo * s - d->pad.l, c0, m));
+        EDGE(xo);
     const size_t step = (size_t)s * c;
     const size_t at = (size_t)(x_lo * s - d->pad.l) * c;
     const float *p0 = r0 + at, *p1 = r1 + at, *p2 = r2 + at;
@@ -335,12 +349,16 @@ AVX512 INLINE void dw_row3_t(const struct nn_block *b, const float *x, int32_t y
     int32_t xo = x_lo;
     for (; xo + 8 <= x_hi; xo += 8)
         TAPS(8);
+    for (; xo + 4 <= x_hi; xo += 4)
+        TAPS(4);
     for (; xo < x_hi; xo++)
         TAPS(1);
 #undef TAPS
 #undef TAP
     for (xo = x_hi; xo < b->ow; xo++)
-        _mm512_store_ps(o + (size_t)xo * cp, dw_edge(b, x, iy0, xo * s - d->pad.l, c0, m));
+        EDGE(xo);
+#undef EDGE
+#undef EDGE_ROW
 }
 
 /* dw_row3 with the channel count and stride as constants where the nets
