@@ -14,20 +14,31 @@
 
 #define OBSERVE_MAX_FACES 8
 
-/* 64-bit FNV-1a over 8-byte words (plus the tail): a repeat detector, not a
- * cryptographic hash. */
+/* A repeat detector over every byte, not a cryptographic hash: eight
+ * independent FNV-1a lanes over 8-byte words (word i into lane i % 8, so
+ * eight multiplies are in flight instead of one chain), folded together
+ * with the tail and the size. */
 static uint64_t pixel_hash(const struct img *im)
 {
-    size_t n = (size_t)im->w * (size_t)im->h * 3, i = 0;
-    uint64_t h = 1469598103934665603ull;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t v;
-        memcpy(&v, im->rgb + i, 8);
-        h = (h ^ v) * 1099511628211ull;
-    }
+    enum { LANES = 8 };
+    const uint64_t prime = 1099511628211ull;
+    const size_t n = (size_t)im->w * (size_t)im->h * 3;
+    uint64_t h[LANES];
+    for (int k = 0; k < LANES; k++)
+        h[k] = 1469598103934665603ull + (uint64_t)k;
+    size_t i = 0;
+    for (; i + 8 * LANES <= n; i += 8 * LANES)
+        for (int k = 0; k < LANES; k++) {
+            uint64_t v;
+            memcpy(&v, im->rgb + i + 8 * (size_t)k, 8);
+            h[k] = (h[k] ^ v) * prime;
+        }
+    uint64_t r = 1469598103934665603ull;
+    for (int k = 0; k < LANES; k++)
+        r = (r ^ h[k]) * prime;
     for (; i < n; i++)
-        h = (h ^ im->rgb[i]) * 1099511628211ull;
-    return h ^ ((uint64_t)im->w << 32 | (uint64_t)im->h);
+        r = (r ^ im->rgb[i]) * prime;
+    return r ^ ((uint64_t)im->w << 32 | (uint64_t)im->h);
 }
 
 /* BlazeFace + FaceMesh + Iris on every face; the subject (the largest
