@@ -30,10 +30,12 @@ static const struct prep_norm lm_norm = {
     .mean = {122.782f, 117.001f, 104.298f}, .div = 255.0f, .offset = 0.0f};
 
 /* A separable conv: depthwise 3x3 (no bias) then pointwise 1x1 + bias (+ act).
- * dense0/conv0 is a plain 3x3 conv: dw NULL, the conv in pw. */
+ * dense0/conv0 is a plain 3x3 conv: dw NULL, the conv in pw. Where the
+ * backend has the fused block kernel, blk runs both in one pass instead. */
 struct sep_conv {
     struct nn_conv *dw;
     struct nn_conv *pw;
+    struct nn_block *blk;
 };
 
 struct lm68_net {
@@ -65,6 +67,7 @@ void lm68_free(struct lm68_net *net)
         for (int k = 0; k < LM_CONVS; k++) {
             nn_conv_free(net->conv[b][k].dw);
             nn_conv_free(net->conv[b][k].pw);
+            nn_block_free(net->conv[b][k].blk);
         }
     nn_dense_free(net->fc);
     fa_free(net);
@@ -140,6 +143,25 @@ static enum fa_status load_conv(const struct nn_backend *be, const struct nn_wei
         rc = conv_new(be, in_hw, 3, cin, cin, stride, true, NN_ACT_NONE, dwf, NULL, &sc->dw);
         if (rc == FA_OK)
             rc = conv_new(be, in_hw / stride, 1, cin, cout, 1, false, act, pwf, bias, &sc->pw);
+        if (rc == FA_OK && nn_block_available(be)) {
+            const int32_t o = in_hw / stride;
+            const struct nn_block_desc bd = {
+                .has_dw = true,
+                .dw = {.in_h = in_hw,
+                       .in_w = in_hw,
+                       .kh = 3,
+                       .kw = 3,
+                       .cin = cin,
+                       .cout = cin,
+                       .stride = stride,
+                       .pad = nn_pad_same(in_hw, in_hw, 3, 3, stride),
+                       .depthwise = true},
+                .pw =
+                    {.in_h = o, .in_w = o, .kh = 1, .kw = 1, .cin = cin, .cout = cout, .stride = 1},
+                .act = act,
+            };
+            rc = nn_block_new(be, &bd, dwf, NULL, pwf, bias, &sc->blk);
+        }
     }
     if (rc != FA_OK && rc != FA_ERR_NOMEM)
         fa_errinfo_set(info, "face_landmark_68: dense%d/conv%d: layer refused (%s)", b, k,
@@ -204,6 +226,8 @@ static void tap_call(lm68_tap_fn tap, void *arg, const char *name, const struct 
 static enum fa_status sep_run(const struct sep_conv *sc, struct nn_ctx *ctx,
                               const struct nn_tensor *in, float *tmp, struct nn_tensor *out)
 {
+    if (sc->blk != NULL)
+        return nn_block_run(sc->blk, ctx, in->data, NULL, out->data);
     if (sc->dw == NULL)
         return nn_conv_run(sc->pw, ctx, in, out);
     int32_t h, w, c;
@@ -245,7 +269,9 @@ static enum fa_status dense_block(const struct lm68_net *net, int b, struct nn_c
     tap_call(tap, arg, names[b][2], &out3);
     nn_add(&out2, &out3, &t, NN_ACT_NONE);
     nn_add(&out1, &t, &t, NN_ACT_RELU); /* relu(out1 + (out2 + out3)) */
-    struct nn_tensor out4 = t;          /* the depthwise result is in dwtmp: t is free */
+    /* the depthwise result is in dwtmp, so t is free for out4; the fused
+     * block needs no dwtmp, and reads t while it writes, so out4 goes there */
+    struct nn_tensor out4 = cv[3].blk != NULL ? nn_tensor_hwc(dwtmp, o, o, c) : t;
     if ((rc = sep_run(&cv[3], ctx, &t, dwtmp, &out4)) != FA_OK)
         return rc;
     tap_call(tap, arg, names[b][3], &out4);

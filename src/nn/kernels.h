@@ -44,46 +44,6 @@ struct nn_dense {
     struct nnd_dense *dnnl;
 };
 
-/* The fused residual block (block.c): out = act(res + pw(dw(x))), where dw
- * (optional) is a depthwise conv with its bias and no activation, pw a conv
- * with its bias and no activation whose window equals its stride and needs
- * no padding (1x1 stride 1 after a dw), and res (optional, given at run
- * time) a tensor of the output's shape. */
-struct nn_block_desc {
-    bool has_dw;
-    struct nn_conv_desc dw, pw;
-    enum nn_act act;    /* after the residual add: NONE, RELU, RELU6, LEAKY, PRELU */
-    float alpha;        /* LEAKY */
-    const float *prelu; /* PRELU: [pw.cout] slopes, copied at creation */
-    /* 2: the residual given at run time is [2*oh, 2*ow, res_c], and the one
-     * added is its 2 x 2 stride 2 max pool with channels res_c.. zero (the
-     * nets' MaxPool -> Pad shortcut); 0: the residual is as it is */
-    int32_t res_pool, res_c;
-};
-struct nn_block;
-
-/* The CPU can run the block kernel (AVX-512), and so can this backend
- * (FAST only: the REF backend stays the plain reference). */
-bool nn_block_cpu(void);
-bool nn_block_available(const struct nn_backend *be);
-/* Weights in TF.js order (dw [kh,kw,c,1], pw [kh,kw,c,cout]); dw_w only
- * with has_dw; biases may be NULL; all copied. FA_ERR_ARG when the descriptor is not such a block
- * (or its rows are too wide for the scratch), FA_ERR_NN_BACKEND when !nn_block_available(be),
- * FA_ERR_NOMEM. Runs on: any thread (load). */
-enum fa_status nn_block_new(const struct nn_backend *be, const struct nn_block_desc *d,
-                            const float *dw_w, const float *dw_b, const float *pw_w,
-                            const float *pw_b, struct nn_block **out);
-void nn_block_free(struct nn_block *b);
-void nn_block_out_shape(const struct nn_block *b, int32_t *oh, int32_t *ow, int32_t *oc);
-uint64_t nn_block_macs(const struct nn_block *b);
-/* x: the first stage's input; res (or NULL): [oh, ow, cout] (or the pool's
- * source, see res_pool); out: [oh, ow, cout]. out may be a plain res (each
- * value is read before it is written) but must not overlap x or any other
- * part of res. Uses
- * ctx's scratch: one run per ctx at a time. Runs on: the ctx's thread. */
-enum fa_status nn_block_run(const struct nn_block *b, struct nn_ctx *ctx, const float *x,
-                            const float *res, float *out);
-
 /* Scalar activation, as the reference kernels apply it after the bias. */
 float nn_ref_act1(float x, enum nn_act act, float alpha, float slope);
 
