@@ -266,7 +266,7 @@ AVX512 INLINE __m512 dw_edge(const struct nn_block *b, const float *x, int32_t i
  * inside take the unchecked path, four at a time with one accumulator per
  * column and window row, so that twelve FMA chains are in flight. */
 AVX512 INLINE void dw_row3_t(const struct nn_block *b, const float *x, int32_t yo, float *o,
-                             int32_t c0, const int C, const int S)
+                             int32_t c0, const int C, const int S, const int FULL)
 {
     const struct nn_conv_desc *d = &b->d.dw;
     const int32_t c = C ? C : d->cin, w = d->in_w, h = d->in_h, s = S ? S : d->stride;
@@ -299,11 +299,14 @@ AVX512 INLINE void dw_row3_t(const struct nn_block *b, const float *x, int32_t y
         x_hi = b->ow;
     if (x_lo > x_hi)
         x_lo = x_hi;
+        /* a whole vector (FULL: c0 + 16 <= channels) needs no mask, and masked
+         * loads cost more */
+#define LD(p) (FULL ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(m, p))
         /* an edge column: the taps inside the tensor, in the same order */
 #define EDGE_ROW(r, k)                                                                             \
     for (int kx = 0; kx < 3; kx++)                                                                 \
         if (ix0 + kx >= 0 && ix0 + kx < w)                                                         \
-            a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, (r) + (size_t)(ix0 + kx) * c), k[kx], a);
+            a = _mm512_fmadd_ps(LD((r) + (size_t)(ix0 + kx) * c), k[kx], a);
 #define EDGE(xo)                                                                                   \
     do {                                                                                           \
         const int32_t ix0 = (xo)*s - d->pad.l;                                                     \
@@ -326,7 +329,7 @@ AVX512 INLINE void dw_row3_t(const struct nn_block *b, const float *x, int32_t y
     do {                                                                                           \
         const float *t = (p);                                                                      \
         _Pragma("GCC unroll 8") for (int i = 0; i < N; i++, t += step) a[i] =                      \
-            _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, t), kv, a[i]);                                \
+            _mm512_fmadd_ps(LD(t), kv, a[i]);                                                      \
     } while (0)
 #define TAPS(N_)                                                                                   \
     do {                                                                                           \
@@ -359,6 +362,7 @@ AVX512 INLINE void dw_row3_t(const struct nn_block *b, const float *x, int32_t y
         EDGE(xo);
 #undef EDGE
 #undef EDGE_ROW
+#undef LD
 }
 
 /* dw_row3 with the channel count and stride as constants where the nets
@@ -369,7 +373,7 @@ AVX512 static void dw_row3(const struct nn_block *b, const float *x, int32_t yo,
     const int32_t c = b->d.dw.cin, s = b->d.dw.stride;
 #define DW_CASE(C_, S_)                                                                            \
     if (c == (C_) && s == (S_)) {                                                                  \
-        dw_row3_t(b, x, yo, o, c0, C_, S_);                                                        \
+        dw_row3_t(b, x, yo, o, c0, C_, S_, 1);                                                     \
         return;                                                                                    \
     }
     DW_CASE(16, 1)
@@ -381,7 +385,10 @@ AVX512 static void dw_row3(const struct nn_block *b, const float *x, int32_t yo,
     DW_CASE(128, 1)
     DW_CASE(128, 2)
 #undef DW_CASE
-    dw_row3_t(b, x, yo, o, c0, 0, 0);
+    if (c0 + LANES <= c)
+        dw_row3_t(b, x, yo, o, c0, 0, 0, 1);
+    else
+        dw_row3_t(b, x, yo, o, c0, 0, 0, 0);
 }
 
 /* Depthwise output rows [y0, y0+nrows) into scr ([nrows*ow][cp]). */
@@ -407,9 +414,11 @@ AVX512 static void dw_rows(const struct nn_block *b, const float *x, int32_t y0,
 AVX512 INLINE void finish(const struct nn_block *b, __m512 acc, const float *res, float *out,
                           int32_t c0, __mmask16 m)
 {
+    const bool whole = m == (__mmask16)0xffff; /* masked memory ops cost more */
     acc = _mm512_add_ps(acc, _mm512_load_ps(b->pw_b + c0));
     if (res != NULL)
-        acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, res + c0));
+        acc = _mm512_add_ps(acc,
+                            whole ? _mm512_loadu_ps(res + c0) : _mm512_maskz_loadu_ps(m, res + c0));
     const __m512 zero = _mm512_setzero_ps();
     switch (b->d.act) {
     case NN_ACT_RELU:
@@ -431,7 +440,10 @@ AVX512 INLINE void finish(const struct nn_block *b, __m512 acc, const float *res
     default:
         break;
     }
-    _mm512_mask_storeu_ps(out + c0, m, acc);
+    if (whole)
+        _mm512_storeu_ps(out + c0, acc);
+    else
+        _mm512_mask_storeu_ps(out + c0, m, acc);
 }
 
 /* The conv of P pixels (input pixel p at in + p * istride) onto V output
