@@ -14,6 +14,7 @@
 #include "nn/kernels.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "base/alloc.h"
@@ -39,6 +40,9 @@ struct nn_block {
     float *dw_w;     /* [kh*kw][cp] */
     float *dw_b;     /* [cp] */
     float *pw_w;     /* [cp][cop] */
+    uint16_t *pw_h;  /* one output pixel: pw_w as float16 when each weight is one
+                        exactly (FaceMesh's are), else NULL; halves the bytes
+                        the large heads stream from memory */
     float *pw_b;     /* [cop] */
     float *slope;    /* [cop] (PReLU) */
 };
@@ -69,6 +73,7 @@ void nn_block_free(struct nn_block *b)
     fa_free_aligned(b->dw_w);
     fa_free_aligned(b->dw_b);
     fa_free_aligned(b->pw_w);
+    fa_free_aligned(b->pw_h);
     fa_free_aligned(b->pw_b);
     fa_free_aligned(b->slope);
     fa_free(b);
@@ -142,6 +147,23 @@ static float *vec_copy(const float *src, int32_t n, int32_t cap)
     return v;
 }
 
+#ifdef BLK_X86
+/* src[n] (n a multiple of 16) as float16 into dst; false when a value does
+ * not come back exactly. */
+__attribute__((target("avx512f"))) static bool to_half_exact(const float *src, size_t n,
+                                                             uint16_t *dst)
+{
+    for (size_t i = 0; i < n; i += 16) {
+        const __m512 v = _mm512_loadu_ps(src + i);
+        const __m256i h = _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        if (_mm512_cmp_ps_mask(_mm512_cvtph_ps(h), v, _CMP_NEQ_UQ) != 0)
+            return false;
+        _mm256_storeu_si256((__m256i *)(dst + i), h);
+    }
+    return true;
+}
+#endif
+
 enum fa_status nn_block_new(const struct nn_backend *be, const struct nn_block_desc *d,
                             const float *dw_w, const float *dw_b, const float *pw_w,
                             const float *pw_b, struct nn_block **out)
@@ -203,6 +225,23 @@ enum fa_status nn_block_new(const struct nn_backend *be, const struct nn_block_d
     memset(b->pw_w, 0, (size_t)b->cin * b->cop * sizeof(float));
     for (int32_t i = 0; i < b->cin; i++)
         memcpy(b->pw_w + (size_t)i * b->cop, pw_w + (size_t)i * co, (size_t)co * sizeof(float));
+#ifdef BLK_X86
+    if (b->oh * b->ow == 1 && !d->has_dw && d->res_pool == 0) {
+        const size_t n = (size_t)b->cin * b->cop;
+        b->pw_h = fa_malloc_aligned(n * sizeof(uint16_t));
+        if (b->pw_h == NULL) {
+            nn_block_free(b);
+            return FA_ERR_NOMEM;
+        }
+        if (to_half_exact(b->pw_w, n, b->pw_h)) {
+            fa_free_aligned(b->pw_w);
+            b->pw_w = NULL;
+        } else {
+            fa_free_aligned(b->pw_h);
+            b->pw_h = NULL;
+        }
+    }
+#endif
     *out = b;
     return FA_OK;
 }
@@ -485,9 +524,6 @@ AVX512 INLINE void pw_tile(const struct nn_block *b, const float *in, const floa
 
 #define AT(ptr, p, stride) ((ptr) != NULL ? (ptr) + (size_t)(p) * (stride) : NULL)
 
-/* The conv over n pixels (input pixel p at in + p * istride). Narrow
- * outputs (V <= 2 vectors) take 12 pixels per tile when IS is a constant,
- * 8 otherwise (12 runtime addresses do not fit the registers). */
 /* Pixels [p, n) left over by the full tiles, in tiles of 4, 2 and 1 (so
  * that a small layer still reuses each weight load for several pixels). */
 AVX512 INLINE void pw_rest(const struct nn_block *b, const float *in, int32_t p, int32_t n,
@@ -503,6 +539,9 @@ AVX512 INLINE void pw_rest(const struct nn_block *b, const float *in, int32_t p,
 #undef REST
 }
 
+/* The conv over n pixels (input pixel p at in + p * istride). Narrow
+ * outputs (V <= 2 vectors) take 12 pixels per tile when IS is a constant,
+ * 8 otherwise (12 runtime addresses do not fit the registers). */
 AVX512 INLINE void pw_pixels_is(const struct nn_block *b, const float *in, int32_t n,
                                 const float *res, float *out, const int IS)
 {
@@ -603,6 +642,36 @@ AVX512 static void pool_rows(const struct nn_block *b, const float *src, int32_t
     }
 }
 
+/* One output pixel from float16 weights: the same multiply-adds in the same
+ * order (the weights convert exactly), eight output vectors at a time. */
+AVX512 INLINE void gemv16_tile(const struct nn_block *b, const float *in, const float *res,
+                               float *out, int32_t c0, const int V)
+{
+    __m512 acc[8];
+    for (int v = 0; v < V; v++)
+        acc[v] = _mm512_setzero_ps();
+    const uint16_t *h = b->pw_h + c0;
+    for (int32_t k = 0; k < b->cin; k++) {
+        const __m512 xb = _mm512_set1_ps(in[k]);
+        for (int v = 0; v < V; v++) {
+            const __m256i hv =
+                _mm256_load_si256((const __m256i *)(h + (size_t)k * b->cop + v * LANES));
+            acc[v] = _mm512_fmadd_ps(xb, _mm512_cvtph_ps(hv), acc[v]);
+        }
+    }
+    for (int v = 0; v < V; v++)
+        finish(b, acc[v], res, out, c0 + v * LANES, tail_mask(c0 + v * LANES, b->d.pw.cout));
+}
+
+AVX512 static void gemv16(const struct nn_block *b, const float *in, const float *res, float *out)
+{
+    int32_t c0 = 0;
+    for (; c0 + 8 * LANES <= b->cop; c0 += 8 * LANES)
+        gemv16_tile(b, in, res, out, c0, 8);
+    for (; c0 < b->cop; c0 += LANES)
+        gemv16_tile(b, in, res, out, c0, 1);
+}
+
 AVX512 static void block_run(const struct nn_block *b, const float *x, const float *res, float *out,
                              float *scr)
 {
@@ -622,7 +691,10 @@ AVX512 static void block_run(const struct nn_block *b, const float *x, const flo
             pool_rows(b, res, y0, n, scr + b->res_off);
             r = scr + b->res_off;
         }
-        pw_pixels(b, in, n * b->ow, r, out + (size_t)y0 * row);
+        if (b->pw_h != NULL)
+            gemv16(b, in, r, out);
+        else
+            pw_pixels(b, in, n * b->ow, r, out + (size_t)y0 * row);
     }
 }
 
