@@ -140,10 +140,8 @@ static enum fa_status load_conv(const struct nn_backend *be, const struct nn_wei
         const float *pwf = wget(ws, name, 4, pshape, info);
         if (pwf == NULL)
             return FA_ERR_MODEL_TENSOR;
-        rc = conv_new(be, in_hw, 3, cin, cin, stride, true, NN_ACT_NONE, dwf, NULL, &sc->dw);
-        if (rc == FA_OK)
-            rc = conv_new(be, in_hw / stride, 1, cin, cout, 1, false, act, pwf, bias, &sc->pw);
-        if (rc == FA_OK && nn_block_available(be)) {
+        if (nn_block_available(be)) {
+            /* both steps in one fused kernel; no oneDNN layers then */
             const int32_t o = in_hw / stride;
             const struct nn_block_desc bd = {
                 .has_dw = true,
@@ -161,6 +159,10 @@ static enum fa_status load_conv(const struct nn_backend *be, const struct nn_wei
                 .act = act,
             };
             rc = nn_block_new(be, &bd, dwf, NULL, pwf, bias, &sc->blk);
+        } else {
+            rc = conv_new(be, in_hw, 3, cin, cin, stride, true, NN_ACT_NONE, dwf, NULL, &sc->dw);
+            if (rc == FA_OK)
+                rc = conv_new(be, in_hw / stride, 1, cin, cout, 1, false, act, pwf, bias, &sc->pw);
         }
     }
     if (rc != FA_OK && rc != FA_ERR_NOMEM)

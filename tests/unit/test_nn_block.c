@@ -31,15 +31,6 @@
 
 #define TOL_REL 1e-6
 
-static uint32_t g_rng = 777;
-static float rnd(void) /* [-1, 1) */
-{
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 17;
-    g_rng ^= g_rng << 5;
-    return (float)(g_rng >> 8) / 8388608.0f - 1.0f;
-}
-
 static float *rnd_buf(size_t n)
 {
     float *p = fa_malloc_aligned(n * sizeof(float) + 64);

@@ -31,15 +31,6 @@
 
 /* ------------------------------------------------------------------ helpers */
 
-static uint32_t g_rng = 12345;
-static float rnd(void) /* [-1, 1) */
-{
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 17;
-    g_rng ^= g_rng << 5;
-    return (float)(g_rng >> 8) / 8388608.0f - 1.0f;
-}
-
 static float *rnd_buf(size_t n, float scale)
 {
     float *p = malloc(n * sizeof(float) + 1);
