@@ -26,7 +26,8 @@
 #endif
 
 #define LANES 16
-#define MAX_V 4 /* output vectors per register tile */
+#define MAX_V 4  /* output vectors per register tile */
+#define GEMV_V 8 /* the same for one output pixel */
 
 struct nn_block {
     struct nn_block_desc d;
@@ -39,7 +40,9 @@ struct nn_block {
     size_t res_off;  /* pooled residual: its place in the scratch */
     float *dw_w;     /* [kh*kw][cp] */
     float *dw_b;     /* [cp] */
-    float *pw_w;     /* [cp][cop] */
+    int32_t tile;    /* output vectors per register tile: MAX_V, or GEMV_V
+                        for one output pixel */
+    float *pw_w;     /* [cin][cop] in tiles: see pack_tiles() */
     uint16_t *pw_h;  /* one output pixel: pw_w as float16 when each weight is one
                         exactly (FaceMesh's are), else NULL; halves the bytes
                         the large heads stream from memory */
@@ -136,6 +139,25 @@ static bool desc_ok(const struct nn_block_desc *d)
     return ow * per_px <= NN_BLOCK_SCRATCH_FLOATS;
 }
 
+/* The conv weights w ([cin][co]) tile by tile, in the order the kernel
+ * reads them: the outputs in tiles of `tile` vectors (the last one
+ * narrower), and within a tile of v vectors at channel c0, [cin][v * 16] at
+ * dst + c0 * cin. Each tile is one contiguous run, so a tile's weights are
+ * a sequential stream from memory and do not collide in the L1 sets, as
+ * rows of a wide [cin][cop] matrix would. Padding channels are zero. */
+static void pack_tiles(const float *w, int32_t cin, int32_t co, int32_t cop, int32_t tile,
+                       float *dst)
+{
+    memset(dst, 0, (size_t)cin * cop * sizeof(float));
+    for (int32_t c0 = 0; c0 < cop; c0 += tile * LANES) {
+        const int32_t width = cop - c0 < tile * LANES ? cop - c0 : tile * LANES;
+        const int32_t n = co - c0 < width ? co - c0 : width; /* real outputs */
+        float *t = dst + (size_t)c0 * cin;
+        for (int32_t k = 0; k < cin; k++)
+            memcpy(t + (size_t)k * width, w + (size_t)k * co + c0, (size_t)n * sizeof(float));
+    }
+}
+
 static float *vec_copy(const float *src, int32_t n, int32_t cap)
 {
     float *v = fa_malloc_aligned((size_t)cap * sizeof(float));
@@ -222,9 +244,8 @@ enum fa_status nn_block_new(const struct nn_backend *be, const struct nn_block_d
         nn_block_free(b);
         return FA_ERR_NOMEM;
     }
-    memset(b->pw_w, 0, (size_t)b->cin * b->cop * sizeof(float));
-    for (int32_t i = 0; i < b->cin; i++)
-        memcpy(b->pw_w + (size_t)i * b->cop, pw_w + (size_t)i * co, (size_t)co * sizeof(float));
+    b->tile = b->oh * b->ow == 1 ? GEMV_V : MAX_V;
+    pack_tiles(pw_w, b->cin, co, b->cop, b->tile, b->pw_w);
 #ifdef BLK_X86
     if (b->oh * b->ow == 1 && !d->has_dw && d->res_pool == 0) {
         const size_t n = (size_t)b->cin * b->cop;
@@ -449,10 +470,23 @@ AVX512 static void dw_rows(const struct nn_block *b, const float *x, int32_t y0,
     }
 }
 
+/* Epilogues known at compile time (E): the nets' common case, PReLU on
+ * whole vectors with or without the residual, has no branch and no mask. */
+enum { E_ANY = 0, E_PRELU_RES = 1, E_PRELU = 2 };
+
 /* The residual, the activation and the store of one output vector. */
 AVX512 INLINE void finish(const struct nn_block *b, __m512 acc, const float *res, float *out,
-                          int32_t c0, __mmask16 m)
+                          int32_t c0, __mmask16 m, const int E)
 {
+    if (E != E_ANY) {
+        acc = _mm512_add_ps(acc, _mm512_load_ps(b->pw_b + c0));
+        if (E == E_PRELU_RES)
+            acc = _mm512_add_ps(acc, _mm512_loadu_ps(res + c0));
+        const __mmask16 neg = _mm512_cmp_ps_mask(acc, _mm512_setzero_ps(), _CMP_LT_OQ);
+        _mm512_storeu_ps(out + c0,
+                         _mm512_mask_mul_ps(acc, neg, acc, _mm512_load_ps(b->slope + c0)));
+        return;
+    }
     const bool whole = m == (__mmask16)0xffff; /* masked memory ops cost more */
     acc = _mm512_add_ps(acc, _mm512_load_ps(b->pw_b + c0));
     if (res != NULL)
@@ -486,26 +520,26 @@ AVX512 INLINE void finish(const struct nn_block *b, __m512 acc, const float *res
 }
 
 /* The conv of P pixels (input pixel p at in + p * istride) onto V output
- * vectors starting at channel c0, then finish(). V, P and IS (istride, or 0
- * when it is only known at run time) are constants at every call, so the
- * accumulators live in registers and, with IS known, all P inputs are
+ * vectors starting at channel c0, then finish(). V, P, IS (istride, or 0
+ * when it is only known at run time) and E are constants at every call, so
+ * the accumulators live in registers and, with IS known, all P inputs are
  * addressed from one register. */
 AVX512 INLINE void pw_tile(const struct nn_block *b, const float *in, const float *res, float *out,
-                           int32_t c0, const int V, const int P, const int IS)
+                           int32_t c0, const int V, const int P, const int IS, const int E)
 {
-    const int32_t co = b->d.pw.cout, cin = b->cin, cop = b->cop, is = IS ? IS : b->istride;
+    const int32_t co = b->d.pw.cout, cin = b->cin, is = IS ? IS : b->istride;
     __m512 acc[12][MAX_V];
 #pragma GCC unroll 12
     for (int p = 0; p < P; p++)
 #pragma GCC unroll 4
         for (int v = 0; v < V; v++)
             acc[p][v] = _mm512_setzero_ps();
-    const float *w = b->pw_w + c0;
-    for (int32_t k = 0; k < cin; k++) {
+    const float *w = b->pw_w + (size_t)c0 * cin; /* this tile: [cin][V * 16] */
+    for (int32_t k = 0; k < cin; k++, w += V * LANES) {
         __m512 wv[MAX_V];
 #pragma GCC unroll 4
         for (int v = 0; v < V; v++)
-            wv[v] = _mm512_load_ps(w + (size_t)k * cop + v * LANES);
+            wv[v] = _mm512_load_ps(w + v * LANES);
 #pragma GCC unroll 12
         for (int p = 0; p < P; p++) {
             const __m512 xb = _mm512_set1_ps(in[(size_t)p * is + k]);
@@ -519,7 +553,7 @@ AVX512 INLINE void pw_tile(const struct nn_block *b, const float *in, const floa
 #pragma GCC unroll 4
         for (int v = 0; v < V; v++)
             finish(b, acc[p][v], res != NULL ? res + (size_t)p * co : NULL, out + (size_t)p * co,
-                   c0 + v * LANES, tail_mask(c0 + v * LANES, co));
+                   c0 + v * LANES, tail_mask(c0 + v * LANES, co), E);
 }
 
 #define AT(ptr, p, stride) ((ptr) != NULL ? (ptr) + (size_t)(p) * (stride) : NULL)
@@ -527,12 +561,12 @@ AVX512 INLINE void pw_tile(const struct nn_block *b, const float *in, const floa
 /* Pixels [p, n) left over by the full tiles, in tiles of 4, 2 and 1 (so
  * that a small layer still reuses each weight load for several pixels). */
 AVX512 INLINE void pw_rest(const struct nn_block *b, const float *in, int32_t p, int32_t n,
-                           const float *res, float *out, int32_t c0, const int V)
+                           const float *res, float *out, int32_t c0, const int V, const int E)
 {
     const int32_t co = b->d.pw.cout, is = b->istride;
 #define REST(P_)                                                                                   \
     for (; p + (P_) <= n; p += (P_))                                                               \
-        pw_tile(b, in + (size_t)p * is, AT(res, p, co), out + (size_t)p * co, c0, V, P_, 0);
+        pw_tile(b, in + (size_t)p * is, AT(res, p, co), out + (size_t)p * co, c0, V, P_, 0, E);
     REST(4)
     REST(2)
     REST(1)
@@ -543,15 +577,15 @@ AVX512 INLINE void pw_rest(const struct nn_block *b, const float *in, int32_t p,
  * outputs (V <= 2 vectors) take 12 pixels per tile when IS is a constant,
  * 8 otherwise (12 runtime addresses do not fit the registers). */
 AVX512 INLINE void pw_pixels_is(const struct nn_block *b, const float *in, int32_t n,
-                                const float *res, float *out, const int IS)
+                                const float *res, float *out, const int IS, const int E)
 {
     const int32_t co = b->d.pw.cout, is = IS ? IS : b->istride;
     int32_t c0 = 0;
     for (; c0 + 4 * LANES <= b->cop; c0 += 4 * LANES) {
         int32_t p = 0;
         for (; p + 6 <= n; p += 6)
-            pw_tile(b, in + (size_t)p * is, AT(res, p, co), out + (size_t)p * co, c0, 4, 6, IS);
-        pw_rest(b, in, p, n, res, out, c0, 4);
+            pw_tile(b, in + (size_t)p * is, AT(res, p, co), out + (size_t)p * co, c0, 4, 6, IS, E);
+        pw_rest(b, in, p, n, res, out, c0, 4, E);
     }
     const int32_t left = (b->cop - c0) / LANES; /* 0..3 vectors */
     if (left == 0)
@@ -563,40 +597,52 @@ AVX512 INLINE void pw_pixels_is(const struct nn_block *b, const float *in, int32
         const float *i = in + (size_t)p * is, *r = AT(res, p, co);
         float *o = out + (size_t)p * co;
         if (left == 1)
-            pw_tile(b, i, r, o, c0, 1, T, IS);
+            pw_tile(b, i, r, o, c0, 1, T, IS, E);
         else if (left == 2)
-            pw_tile(b, i, r, o, c0, 2, T, IS);
+            pw_tile(b, i, r, o, c0, 2, T, IS, E);
         else
-            pw_tile(b, i, r, o, c0, 3, 8, IS);
+            pw_tile(b, i, r, o, c0, 3, 8, IS, E);
     }
     if (left == 1)
-        pw_rest(b, in, p, n, res, out, c0, 1);
+        pw_rest(b, in, p, n, res, out, c0, 1, E);
     else if (left == 2)
-        pw_rest(b, in, p, n, res, out, c0, 2);
+        pw_rest(b, in, p, n, res, out, c0, 2, E);
     else
-        pw_rest(b, in, p, n, res, out, c0, 3);
+        pw_rest(b, in, p, n, res, out, c0, 3, E);
+}
+
+AVX512 INLINE void pw_pixels_e(const struct nn_block *b, const float *in, int32_t n,
+                               const float *res, float *out, const int E)
+{
+    switch (b->istride) {
+    case 16:
+        pw_pixels_is(b, in, n, res, out, 16, E);
+        break;
+    case 32:
+        pw_pixels_is(b, in, n, res, out, 32, E);
+        break;
+    case 64:
+        pw_pixels_is(b, in, n, res, out, 64, E);
+        break;
+    case 128:
+        pw_pixels_is(b, in, n, res, out, 128, E);
+        break;
+    default:
+        pw_pixels_is(b, in, n, res, out, 0, E);
+        break;
+    }
 }
 
 AVX512 static void pw_pixels(const struct nn_block *b, const float *in, int32_t n, const float *res,
                              float *out)
 {
-    switch (b->istride) {
-    case 16:
-        pw_pixels_is(b, in, n, res, out, 16);
-        break;
-    case 32:
-        pw_pixels_is(b, in, n, res, out, 32);
-        break;
-    case 64:
-        pw_pixels_is(b, in, n, res, out, 64);
-        break;
-    case 128:
-        pw_pixels_is(b, in, n, res, out, 128);
-        break;
-    default:
-        pw_pixels_is(b, in, n, res, out, 0);
-        break;
-    }
+    const bool prelu = b->d.act == NN_ACT_PRELU && b->d.pw.cout % LANES == 0;
+    if (prelu && res != NULL)
+        pw_pixels_e(b, in, n, res, out, E_PRELU_RES);
+    else if (prelu)
+        pw_pixels_e(b, in, n, res, out, E_PRELU);
+    else
+        pw_pixels_e(b, in, n, res, out, E_ANY);
 }
 
 /* The k x k windows of output rows [y0, y0+nrows) into scr, one after the
@@ -642,34 +688,65 @@ AVX512 static void pool_rows(const struct nn_block *b, const float *src, int32_t
     }
 }
 
-/* One output pixel from float16 weights: the same multiply-adds in the same
- * order (the weights convert exactly), eight output vectors at a time. */
-AVX512 INLINE void gemv16_tile(const struct nn_block *b, const float *in, const float *res,
-                               float *out, int32_t c0, const int V)
+/* One output pixel, V output vectors at channel c0 (a tile of pw_w, or of
+ * pw_h when HALF: float16 weights that convert exactly, so the same
+ * multiply-adds in the same order). Eight vectors keep eight chains in
+ * flight; the weights are one sequential stream. */
+AVX512 INLINE void gemv_tile(const struct nn_block *b, const float *in, const float *res,
+                             float *out, int32_t c0, const int V, const int HALF)
 {
-    __m512 acc[8];
+    __m512 acc[GEMV_V];
+#pragma GCC unroll 8
     for (int v = 0; v < V; v++)
         acc[v] = _mm512_setzero_ps();
-    const uint16_t *h = b->pw_h + c0;
+    const size_t at = (size_t)c0 * b->cin;
+    const float *w = HALF ? NULL : b->pw_w + at;
+    const uint16_t *h = HALF ? b->pw_h + at : NULL;
     for (int32_t k = 0; k < b->cin; k++) {
         const __m512 xb = _mm512_set1_ps(in[k]);
+#pragma GCC unroll 8
         for (int v = 0; v < V; v++) {
-            const __m256i hv =
-                _mm256_load_si256((const __m256i *)(h + (size_t)k * b->cop + v * LANES));
-            acc[v] = _mm512_fmadd_ps(xb, _mm512_cvtph_ps(hv), acc[v]);
+            const size_t o = (size_t)k * V * LANES + (size_t)v * LANES;
+            const __m512 wv = HALF ? _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(h + o)))
+                                   : _mm512_load_ps(w + o);
+            acc[v] = _mm512_fmadd_ps(xb, wv, acc[v]);
         }
     }
+#pragma GCC unroll 8
     for (int v = 0; v < V; v++)
-        finish(b, acc[v], res, out, c0 + v * LANES, tail_mask(c0 + v * LANES, b->d.pw.cout));
+        finish(b, acc[v], res, out, c0 + v * LANES, tail_mask(c0 + v * LANES, b->d.pw.cout), E_ANY);
 }
 
-AVX512 static void gemv16(const struct nn_block *b, const float *in, const float *res, float *out)
+AVX512 INLINE void gemv_h(const struct nn_block *b, const float *in, const float *res, float *out,
+                          const int HALF)
 {
     int32_t c0 = 0;
-    for (; c0 + 8 * LANES <= b->cop; c0 += 8 * LANES)
-        gemv16_tile(b, in, res, out, c0, 8);
-    for (; c0 < b->cop; c0 += LANES)
-        gemv16_tile(b, in, res, out, c0, 1);
+    for (; c0 + GEMV_V * LANES <= b->cop; c0 += GEMV_V * LANES)
+        gemv_tile(b, in, res, out, c0, GEMV_V, HALF);
+    switch ((b->cop - c0) / LANES) {
+#define LAST(V_)                                                                                   \
+    case V_:                                                                                       \
+        gemv_tile(b, in, res, out, c0, V_, HALF);                                                  \
+        break;
+        LAST(1)
+        LAST(2)
+        LAST(3)
+        LAST(4)
+        LAST(5)
+        LAST(6)
+        LAST(7)
+#undef LAST
+    default:
+        break;
+    }
+}
+
+AVX512 static void gemv(const struct nn_block *b, const float *in, const float *res, float *out)
+{
+    if (b->pw_h != NULL)
+        gemv_h(b, in, res, out, 1);
+    else
+        gemv_h(b, in, res, out, 0);
 }
 
 AVX512 static void block_run(const struct nn_block *b, const float *x, const float *res, float *out,
@@ -691,8 +768,8 @@ AVX512 static void block_run(const struct nn_block *b, const float *x, const flo
             pool_rows(b, res, y0, n, scr + b->res_off);
             r = scr + b->res_off;
         }
-        if (b->pw_h != NULL)
-            gemv16(b, in, r, out);
+        if (b->tile == GEMV_V)
+            gemv(b, in, r, out);
         else
             pw_pixels(b, in, n * b->ow, r, out + (size_t)y0 * row);
     }
