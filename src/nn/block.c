@@ -96,24 +96,41 @@ static bool dw_ok(const struct nn_conv_desc *dw)
            nn_out_dim(dw->in_w, dw->kw, dw->stride, dw->pad.l, dw->pad.r) >= 1;
 }
 
-/* 1x1 stride 1, a k x k window with stride k that tiles the input
- * exactly, or a window as large as the input (one output pixel); no
- * padding, no activation of its own. */
-static bool pw_ok(const struct nn_conv_desc *pw)
+/* 1x1 stride 1; a k x k window with stride k that tiles the input
+ * exactly; a window as large as the input (one output pixel); or, with no
+ * depthwise stage before it, any k x k window (stride at most k, padding
+ * smaller than the window: the nets' first convs). No activation of its
+ * own. */
+static bool pw_ok(const struct nn_conv_desc *pw, bool has_dw)
 {
     if (pw->depthwise || pw->kh != pw->kw || pw->kh < 1 || pw->kh > 8 || pw->stride < 1 ||
-        pw->pad.t || pw->pad.b || pw->pad.l || pw->pad.r || pw->act != NN_ACT_NONE || pw->cin < 1 ||
-        pw->cin > 4096 || pw->cout < 1 || pw->cout > 4096 || pw->in_h < 1 || pw->in_w < 1 ||
-        pw->in_h > 4096 || pw->in_w > 4096)
+        pw->act != NN_ACT_NONE || pw->cin < 1 || pw->cin > 4096 || pw->cout < 1 ||
+        pw->cout > 4096 || pw->in_h < 1 || pw->in_w < 1 || pw->in_h > 4096 || pw->in_w > 4096)
         return false;
+    const bool padded = pw->pad.t || pw->pad.b || pw->pad.l || pw->pad.r;
     const bool whole = pw->in_h == pw->kh && pw->in_w == pw->kw;
-    return whole || (pw->stride == pw->kh && pw->in_h % pw->kh == 0 && pw->in_w % pw->kw == 0);
+    if (!padded &&
+        (whole || (pw->stride == pw->kh && pw->in_h % pw->kh == 0 && pw->in_w % pw->kw == 0)))
+        return true;
+    if (has_dw || pw->kh == 1 || pw->stride > pw->kh || pw->pad.t < 0 || pw->pad.b < 0 ||
+        pw->pad.l < 0 || pw->pad.r < 0 || pw->pad.t >= pw->kh || pw->pad.b >= pw->kh ||
+        pw->pad.l >= pw->kw || pw->pad.r >= pw->kw)
+        return false;
+    return nn_out_dim(pw->in_h, pw->kh, pw->stride, pw->pad.t, pw->pad.b) >= 1 &&
+           nn_out_dim(pw->in_w, pw->kw, pw->stride, pw->pad.l, pw->pad.r) >= 1;
+}
+
+/* Output size of the conv stage. */
+static void pw_out(const struct nn_conv_desc *pw, int32_t *oh, int32_t *ow)
+{
+    *oh = nn_out_dim(pw->in_h, pw->kh, pw->stride, pw->pad.t, pw->pad.b);
+    *ow = nn_out_dim(pw->in_w, pw->kw, pw->stride, pw->pad.l, pw->pad.r);
 }
 
 static bool desc_ok(const struct nn_block_desc *d)
 {
     const struct nn_conv_desc *dw = &d->dw, *pw = &d->pw;
-    if (!pw_ok(pw))
+    if (!pw_ok(pw, d->has_dw))
         return false;
     if (d->has_dw) {
         if (!dw_ok(dw) || pw->kh != 1 || pw->cin != dw->cout ||
@@ -130,13 +147,14 @@ static bool desc_ok(const struct nn_block_desc *d)
         return false;
     /* one output row of the first stage (and of the pooled residual) must
      * fit the scratch */
-    const int64_t ow = pw->in_w == pw->kw ? 1 : pw->in_w / pw->kw;
+    int32_t oh, ow;
+    pw_out(pw, &oh, &ow);
     int64_t per_px = d->res_pool ? pw->cout : 0;
     if (d->has_dw)
         per_px += round_up(dw->cin);
     else if (pw->kh > 1)
-        per_px += (int64_t)pw->kh * pw->kw * pw->cin;
-    return ow * per_px <= NN_BLOCK_SCRATCH_FLOATS;
+        per_px += round_up(pw->kh * pw->kw * pw->cin);
+    return ow * per_px <= NN_BLOCK_SCRATCH_FLOATS - LANES;
 }
 
 /* The conv weights w ([cin][co]) tile by tile, in the order the kernel
@@ -203,8 +221,7 @@ enum fa_status nn_block_new(const struct nn_backend *be, const struct nn_block_d
     b->d = *d;
     b->d.prelu = NULL;
     const int32_t k = d->pw.kh, co = d->pw.cout;
-    b->oh = d->pw.in_h / k;
-    b->ow = d->pw.in_w / k;
+    pw_out(&d->pw, &b->oh, &b->ow);
     b->cin = k * k * d->pw.cin;
     b->cop = round_up(co);
     b->gather = !d->has_dw && k > 1;
@@ -214,16 +231,17 @@ enum fa_status nn_block_new(const struct nn_backend *be, const struct nn_block_d
         b->istride = b->cp;
         stage = b->cp;
     } else if (b->gather) {
-        b->istride = b->cin;
-        stage = b->cin;
+        b->istride = round_up(b->cin); /* 27 -> 32: a stride the kernel knows */
+        stage = b->istride;
     } else {
         b->istride = b->cin; /* reads x directly */
     }
     const int32_t per_px = stage + (d->res_pool ? co : 0);
-    b->rows = per_px > 0 ? NN_BLOCK_SCRATCH_FLOATS / (b->ow * per_px) : b->oh;
+    /* LANES floats of room past the rows: copy_run() writes whole vectors */
+    b->rows = per_px > 0 ? (NN_BLOCK_SCRATCH_FLOATS - LANES) / (b->ow * per_px) : b->oh;
     if (b->rows > b->oh)
         b->rows = b->oh;
-    b->res_off = (size_t)b->rows * b->ow * stage;
+    b->res_off = (size_t)b->rows * b->ow * stage + LANES;
     const int32_t taps = d->has_dw ? d->dw.kh * d->dw.kw : 0;
     if (d->has_dw) {
         b->dw_w = fa_malloc_aligned((size_t)taps * b->cp * sizeof(float));
@@ -519,33 +537,45 @@ AVX512 INLINE void finish(const struct nn_block *b, __m512 acc, const float *res
         _mm512_mask_storeu_ps(out + c0, m, acc);
 }
 
-/* The conv of P pixels (input pixel p at in + p * istride) onto V output
- * vectors starting at channel c0, then finish(). V, P, IS (istride, or 0
- * when it is only known at run time) and E are constants at every call, so
- * the accumulators live in registers and, with IS known, all P inputs are
- * addressed from one register. */
-AVX512 INLINE void pw_tile(const struct nn_block *b, const float *in, const float *res, float *out,
-                           int32_t c0, const int V, const int P, const int IS, const int E)
+/* Where the conv finds the cin inputs of its pixels: pixel p's start at
+ * in + p * is, in ng runs of glen floats, run g at + g * gs. One run
+ * (glen = cin) for a 1x1 conv, the depthwise output or gathered windows;
+ * one run per window row when a window is read where it lies in x. */
+struct pw_in {
+    int32_t is, ng, glen;
+    size_t gs;
+};
+
+/* The conv of P pixels onto V output vectors starting at channel c0, then
+ * finish(). V, P, IS (a.is, or 0 when it is only known at run time) and E
+ * are constants at every call, so the accumulators live in registers and,
+ * with IS known, all P inputs are addressed from one register. */
+AVX512 INLINE void pw_tile(const struct nn_block *b, const float *in, const struct pw_in *a,
+                           const float *res, float *out, int32_t c0, const int V, const int P,
+                           const int IS, const int E)
 {
-    const int32_t co = b->d.pw.cout, cin = b->cin, is = IS ? IS : b->istride;
+    const int32_t co = b->d.pw.cout, is = IS ? IS : a->is;
     __m512 acc[12][MAX_V];
 #pragma GCC unroll 12
     for (int p = 0; p < P; p++)
 #pragma GCC unroll 4
         for (int v = 0; v < V; v++)
             acc[p][v] = _mm512_setzero_ps();
-    const float *w = b->pw_w + (size_t)c0 * cin; /* this tile: [cin][V * 16] */
-    for (int32_t k = 0; k < cin; k++, w += V * LANES) {
-        __m512 wv[MAX_V];
-#pragma GCC unroll 4
-        for (int v = 0; v < V; v++)
-            wv[v] = _mm512_load_ps(w + v * LANES);
-#pragma GCC unroll 12
-        for (int p = 0; p < P; p++) {
-            const __m512 xb = _mm512_set1_ps(in[(size_t)p * is + k]);
+    const float *w = b->pw_w + (size_t)c0 * b->cin; /* this tile: [cin][V * 16] */
+    for (int32_t g = 0; g < a->ng; g++) {
+        const float *src = in + (size_t)g * a->gs;
+        for (int32_t k = 0; k < a->glen; k++, w += V * LANES) {
+            __m512 wv[MAX_V];
 #pragma GCC unroll 4
             for (int v = 0; v < V; v++)
-                acc[p][v] = _mm512_fmadd_ps(xb, wv[v], acc[p][v]);
+                wv[v] = _mm512_load_ps(w + v * LANES);
+#pragma GCC unroll 12
+            for (int p = 0; p < P; p++) {
+                const __m512 xb = _mm512_set1_ps(src[(size_t)p * is + k]);
+#pragma GCC unroll 4
+                for (int v = 0; v < V; v++)
+                    acc[p][v] = _mm512_fmadd_ps(xb, wv[v], acc[p][v]);
+            }
         }
     }
 #pragma GCC unroll 12
@@ -560,32 +590,34 @@ AVX512 INLINE void pw_tile(const struct nn_block *b, const float *in, const floa
 
 /* Pixels [p, n) left over by the full tiles, in tiles of 4, 2 and 1 (so
  * that a small layer still reuses each weight load for several pixels). */
-AVX512 INLINE void pw_rest(const struct nn_block *b, const float *in, int32_t p, int32_t n,
-                           const float *res, float *out, int32_t c0, const int V, const int E)
+AVX512 INLINE void pw_rest(const struct nn_block *b, const float *in, const struct pw_in *a,
+                           int32_t p, int32_t n, const float *res, float *out, int32_t c0,
+                           const int V, const int E)
 {
-    const int32_t co = b->d.pw.cout, is = b->istride;
+    const int32_t co = b->d.pw.cout, is = a->is;
 #define REST(P_)                                                                                   \
     for (; p + (P_) <= n; p += (P_))                                                               \
-        pw_tile(b, in + (size_t)p * is, AT(res, p, co), out + (size_t)p * co, c0, V, P_, 0, E);
+        pw_tile(b, in + (size_t)p * is, a, AT(res, p, co), out + (size_t)p * co, c0, V, P_, 0, E);
     REST(4)
     REST(2)
     REST(1)
 #undef REST
 }
 
-/* The conv over n pixels (input pixel p at in + p * istride). Narrow
- * outputs (V <= 2 vectors) take 12 pixels per tile when IS is a constant,
- * 8 otherwise (12 runtime addresses do not fit the registers). */
-AVX512 INLINE void pw_pixels_is(const struct nn_block *b, const float *in, int32_t n,
-                                const float *res, float *out, const int IS, const int E)
+/* The conv over n pixels, read as `a` says. Narrow outputs (V <= 2
+ * vectors) take 12 pixels per tile when IS is a constant, 8 otherwise (12
+ * runtime addresses do not fit the registers). */
+AVX512 INLINE void pw_pixels_is(const struct nn_block *b, const float *in, const struct pw_in *a,
+                                int32_t n, const float *res, float *out, const int IS, const int E)
 {
-    const int32_t co = b->d.pw.cout, is = IS ? IS : b->istride;
+    const int32_t co = b->d.pw.cout, is = IS ? IS : a->is;
     int32_t c0 = 0;
     for (; c0 + 4 * LANES <= b->cop; c0 += 4 * LANES) {
         int32_t p = 0;
         for (; p + 6 <= n; p += 6)
-            pw_tile(b, in + (size_t)p * is, AT(res, p, co), out + (size_t)p * co, c0, 4, 6, IS, E);
-        pw_rest(b, in, p, n, res, out, c0, 4, E);
+            pw_tile(b, in + (size_t)p * is, a, AT(res, p, co), out + (size_t)p * co, c0, 4, 6, IS,
+                    E);
+        pw_rest(b, in, a, p, n, res, out, c0, 4, E);
     }
     const int32_t left = (b->cop - c0) / LANES; /* 0..3 vectors */
     if (left == 0)
@@ -597,68 +629,139 @@ AVX512 INLINE void pw_pixels_is(const struct nn_block *b, const float *in, int32
         const float *i = in + (size_t)p * is, *r = AT(res, p, co);
         float *o = out + (size_t)p * co;
         if (left == 1)
-            pw_tile(b, i, r, o, c0, 1, T, IS, E);
+            pw_tile(b, i, a, r, o, c0, 1, T, IS, E);
         else if (left == 2)
-            pw_tile(b, i, r, o, c0, 2, T, IS, E);
+            pw_tile(b, i, a, r, o, c0, 2, T, IS, E);
         else
-            pw_tile(b, i, r, o, c0, 3, 8, IS, E);
+            pw_tile(b, i, a, r, o, c0, 3, 8, IS, E);
     }
     if (left == 1)
-        pw_rest(b, in, p, n, res, out, c0, 1, E);
+        pw_rest(b, in, a, p, n, res, out, c0, 1, E);
     else if (left == 2)
-        pw_rest(b, in, p, n, res, out, c0, 2, E);
+        pw_rest(b, in, a, p, n, res, out, c0, 2, E);
     else
-        pw_rest(b, in, p, n, res, out, c0, 3, E);
+        pw_rest(b, in, a, p, n, res, out, c0, 3, E);
 }
 
-AVX512 INLINE void pw_pixels_e(const struct nn_block *b, const float *in, int32_t n,
-                               const float *res, float *out, const int E)
+/* The pixel strides the nets have (6: a 3-channel image under a stride-2
+ * window) become constants. */
+AVX512 INLINE void pw_pixels_e(const struct nn_block *b, const float *in, const struct pw_in *a,
+                               int32_t n, const float *res, float *out, const int E)
 {
-    switch (b->istride) {
-    case 16:
-        pw_pixels_is(b, in, n, res, out, 16, E);
+    switch (a->is) {
+#define IS_CASE(IS_)                                                                               \
+    case IS_:                                                                                      \
+        pw_pixels_is(b, in, a, n, res, out, IS_, E);                                               \
         break;
-    case 32:
-        pw_pixels_is(b, in, n, res, out, 32, E);
-        break;
-    case 64:
-        pw_pixels_is(b, in, n, res, out, 64, E);
-        break;
-    case 128:
-        pw_pixels_is(b, in, n, res, out, 128, E);
-        break;
+        IS_CASE(6)
+        IS_CASE(16)
+        IS_CASE(32)
+        IS_CASE(64)
+        IS_CASE(128)
+#undef IS_CASE
     default:
-        pw_pixels_is(b, in, n, res, out, 0, E);
+        pw_pixels_is(b, in, a, n, res, out, 0, E);
         break;
     }
 }
 
-AVX512 static void pw_pixels(const struct nn_block *b, const float *in, int32_t n, const float *res,
-                             float *out)
+AVX512 static void pw_pixels(const struct nn_block *b, const float *in, const struct pw_in *a,
+                             int32_t n, const float *res, float *out)
 {
     const bool prelu = b->d.act == NN_ACT_PRELU && b->d.pw.cout % LANES == 0;
     if (prelu && res != NULL)
-        pw_pixels_e(b, in, n, res, out, E_PRELU_RES);
+        pw_pixels_e(b, in, a, n, res, out, E_PRELU_RES);
     else if (prelu)
-        pw_pixels_e(b, in, n, res, out, E_PRELU);
+        pw_pixels_e(b, in, a, n, res, out, E_PRELU);
     else
-        pw_pixels_e(b, in, n, res, out, E_ANY);
+        pw_pixels_e(b, in, a, n, res, out, E_ANY);
 }
 
-/* The k x k windows of output rows [y0, y0+nrows) into scr, one after the
- * other ([nrows*ow][k*k*cin], in the weights' (ky, kx, c) order). */
-static void gather_rows(const struct nn_block *b, const float *x, int32_t y0, int32_t nrows,
-                        float *scr)
+/* dst[0, n) = src[0, n), or zeros when src is NULL, by whole-vector
+ * stores: up to 15 floats past dst + n get zeros (the scratch keeps LANES
+ * floats of room; the next run overwrites them). Masked stores would be
+ * exact-sized, but they are slow on some CPUs (three per 3x3 window made
+ * FaceMesh's first conv twice as slow as oneDNN's); the tail is read with
+ * a mask, so nothing past the tensor is touched. */
+AVX512 INLINE void copy_run(float *dst, const float *src, int32_t n, const float *end)
 {
-    const int32_t k = b->d.pw.kh, c = b->d.pw.cin, w = b->d.pw.in_w;
-    const size_t run = (size_t)k * c; /* one window row: k pixels, contiguous */
-    for (int32_t yo = y0; yo < y0 + nrows; yo++)
-        for (int32_t xo = 0; xo < b->ow; xo++) {
-            float *o = scr + ((size_t)(yo - y0) * b->ow + xo) * b->cin;
-            for (int32_t ky = 0; ky < k; ky++)
-                memcpy(o + ky * run, x + ((size_t)(yo * k + ky) * w + (size_t)xo * k) * c,
-                       run * sizeof(float));
+    int32_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        _mm512_storeu_ps(dst + i, src != NULL ? _mm512_loadu_ps(src + i) : _mm512_setzero_ps());
+    if (i < n) {
+        __m512 v = _mm512_setzero_ps();
+        if (src != NULL && src + i + LANES <= end)
+            v = _mm512_loadu_ps(src + i); /* the floats past n are never read */
+        else if (src != NULL)
+            v = _mm512_maskz_loadu_ps(tail_mask(i, n), src + i);
+        _mm512_storeu_ps(dst + i, v);
+    }
+}
+
+/* The k x k windows of output row yo, columns [xa, xb), into scr one
+ * after the other ([xb - xa][istride], in the weights' (ky, kx, c) order),
+ * zeros where a window reaches past the tensor (the padding). A zero adds
+ * nothing to the sums, so the result is that of skipping those taps. */
+AVX512 static void gather_px(const struct nn_block *b, const float *x, int32_t yo, int32_t xa,
+                             int32_t xb, float *scr)
+{
+    const struct nn_conv_desc *d = &b->d.pw;
+    const int32_t k = d->kh, c = d->cin, w = d->in_w, h = d->in_h, s = d->stride;
+    const int32_t run = k * c; /* one window row: k pixels, contiguous */
+    const float *end = x + (size_t)h * w * c;
+    const int32_t iy0 = yo * s - d->pad.t;
+    for (int32_t xo = xa; xo < xb; xo++) {
+        float *o = scr + (size_t)(xo - xa) * b->istride;
+        const int32_t ix0 = xo * s - d->pad.l;
+        const bool inside = ix0 >= 0 && ix0 + k <= w;
+        for (int32_t ky = 0; ky < k; ky++, o += run) {
+            const int32_t iy = iy0 + ky;
+            const float *row = iy >= 0 && iy < h ? x + (size_t)iy * w * c : NULL;
+            if (row == NULL || inside) {
+                copy_run(o, row != NULL ? row + (size_t)ix0 * c : NULL, run, end);
+                continue;
+            }
+            for (int32_t kx = 0; kx < k; kx++) {
+                const int32_t ix = ix0 + kx;
+                copy_run(o + kx * c, ix >= 0 && ix < w ? row + (size_t)ix * c : NULL, c, end);
+            }
         }
+    }
+}
+
+/* Output row yo of a conv with a k x k window (no depthwise stage): the
+ * columns whose window lies inside x read it where it is, one run per
+ * window row; the others (and a row whose window passes the top or bottom)
+ * are gathered with their zeros first. rr: the row's residual or NULL. */
+AVX512 static void conv_row(const struct nn_block *b, const float *x, int32_t yo, const float *rr,
+                            float *oo, float *scr)
+{
+    const struct nn_conv_desc *d = &b->d.pw;
+    const int32_t k = d->kh, c = d->cin, w = d->in_w, s = d->stride, co = d->cout;
+    const int32_t iy0 = yo * s - d->pad.t;
+    int32_t xl = b->ow, xh = b->ow; /* the columns read in place */
+    if (iy0 >= 0 && iy0 + k <= d->in_h && w - k + d->pad.l >= 0) {
+        xl = (d->pad.l + s - 1) / s;
+        xh = (w - k + d->pad.l) / s + 1;
+        if (xh > b->ow)
+            xh = b->ow;
+        if (xl > xh)
+            xl = xh;
+    }
+    const struct pw_in g = {.is = b->istride, .ng = 1, .glen = b->cin};
+    if (xl > 0) {
+        gather_px(b, x, yo, 0, xl, scr);
+        pw_pixels(b, scr, &g, xl, rr, oo);
+    }
+    if (xh > xl) {
+        const struct pw_in a = {.is = s * c, .ng = k, .glen = k * c, .gs = (size_t)w * c};
+        pw_pixels(b, x + ((size_t)iy0 * w + (size_t)(xl * s - d->pad.l)) * c, &a, xh - xl,
+                  AT(rr, xl, co), oo + (size_t)xl * co);
+    }
+    if (xh < b->ow) {
+        gather_px(b, x, yo, xh, b->ow, scr);
+        pw_pixels(b, scr, &g, b->ow - xh, AT(rr, xh, co), oo + (size_t)xh * co);
+    }
 }
 
 /* The residual of output rows [y0, y0+nrows) as a 2 x 2 max pool of the
@@ -754,24 +857,31 @@ AVX512 static void block_run(const struct nn_block *b, const float *x, const flo
 {
     const int32_t co = b->d.pw.cout;
     const size_t row = (size_t)b->ow * co;
+    const struct pw_in flat = {.is = b->istride, .ng = 1, .glen = b->cin};
     for (int32_t y0 = 0; y0 < b->oh; y0 += b->rows) {
         const int32_t n = y0 + b->rows <= b->oh ? b->rows : b->oh - y0;
-        const float *in = scr;
-        if (b->d.has_dw)
-            dw_rows(b, x, y0, n, scr);
-        else if (b->gather)
-            gather_rows(b, x, y0, n, scr);
-        else
-            in = x + (size_t)y0 * b->ow * b->cin;
         const float *r = AT(res, (size_t)y0 * b->ow, co);
         if (b->d.res_pool && res != NULL) {
             pool_rows(b, res, y0, n, scr + b->res_off);
             r = scr + b->res_off;
         }
+        if (b->gather && b->tile != GEMV_V) {
+            for (int32_t yo = y0; yo < y0 + n; yo++)
+                conv_row(b, x, yo, AT(r, (size_t)(yo - y0) * b->ow, co), out + (size_t)yo * row,
+                         scr);
+            continue;
+        }
+        const float *in = scr;
+        if (b->d.has_dw)
+            dw_rows(b, x, y0, n, scr);
+        else if (b->gather)
+            gather_px(b, x, y0, 0, b->ow, scr); /* one row of one pixel */
+        else
+            in = x + (size_t)y0 * b->ow * b->cin;
         if (b->tile == GEMV_V)
             gemv(b, in, r, out);
         else
-            pw_pixels(b, in, n * b->ow, r, out + (size_t)y0 * row);
+            pw_pixels(b, in, &flat, n * b->ow, r, out + (size_t)y0 * row);
     }
 }
 

@@ -10,7 +10,9 @@
  * partial pixel tiles and partial groups of eight columns, stride 2, both
  * edges of the padding, patch convs and whole-input windows, every
  * activation, with and without the residual, the output written over the
- * residual, and the pooled shortcut (2x2 max pool, channels zero-padded). Then refusals, argument
+ * residual, the pooled shortcut (2x2 max pool, channels zero-padded), and
+ * the nets' first convs (any window and stride, with the padding gathered
+ * as zeros). Then refusals, argument
  * errors and fault injection. Skipped on a CPU without AVX-512 (the graph then keeps the unfused
  * steps). */
 #include <setjmp.h>
@@ -50,6 +52,8 @@ struct cfg {
     enum nn_act act;
     int32_t pool_c; /* > 0: the residual is a 2x2 max pool of [2oh, 2ow, pool_c], zero-padded */
     bool half;      /* conv weights exact in float16 (FaceMesh's): the float16 path */
+    int32_t gs;     /* > 0: a conv alone with window pk and this stride */
+    bool same;      /* with gs: SAME padding (else VALID) */
 };
 
 static double max_abs(const float *v, size_t n)
@@ -116,6 +120,22 @@ static void make_desc(const struct cfg *t, struct nn_block_desc *d, int32_t *oh,
                                       .depthwise = true};
         h = (h + t->s - 1) / t->s;
         w = (w + t->s - 1) / t->s;
+    }
+    if (t->gs > 0) {
+        d->pw = (struct nn_conv_desc){.in_h = h,
+                                      .in_w = w,
+                                      .kh = t->pk,
+                                      .kw = t->pk,
+                                      .cin = t->c,
+                                      .cout = t->co,
+                                      .stride = t->gs,
+                                      .pad = t->same ? nn_pad_same(h, w, t->pk, t->pk, t->gs)
+                                                     : (struct nn_pad4){0}};
+        *oh = nn_out_dim(h, t->pk, t->gs, d->pw.pad.t, d->pw.pad.b);
+        *ow = nn_out_dim(w, t->pk, t->gs, d->pw.pad.l, d->pw.pad.r);
+        d->act = t->act;
+        d->alpha = 0.15f;
+        return;
     }
     const int32_t k = t->whole ? h : t->pk;
     d->pw = (struct nn_conv_desc){.in_h = h,
@@ -215,41 +235,49 @@ static double run_cfg(const struct cfg *t, bool in_place, bool perturb)
 
 static const struct cfg CASES[] = {
     /* the three models' blocks */
-    {96, 96, 16, 16, true, 3, 1, 1, false, true, NN_ACT_PRELU, 0, false},
-    {96, 96, 16, 32, true, 3, 2, 1, false, true, NN_ACT_PRELU, 0, false},
-    {32, 32, 32, 64, true, 3, 1, 1, false, true, NN_ACT_PRELU, 0, false},
-    {16, 16, 64, 128, true, 3, 1, 1, false, true, NN_ACT_PRELU, 0, false},
-    {2, 2, 64, 128, true, 3, 1, 1, false, true, NN_ACT_PRELU, 0, false},
-    {3, 3, 128, 128, true, 3, 1, 1, false, true, NN_ACT_PRELU, 0, false},
-    {64, 64, 24, 24, true, 3, 1, 1, false, true, NN_ACT_RELU, 0, false},
-    {32, 32, 28, 32, true, 3, 2, 1, false, true, NN_ACT_RELU, 0, false},
+    {96, 96, 16, 16, true, 3, 1, 1, false, true, NN_ACT_PRELU, 0, false, 0, false},
+    {96, 96, 16, 32, true, 3, 2, 1, false, true, NN_ACT_PRELU, 0, false, 0, false},
+    {32, 32, 32, 64, true, 3, 1, 1, false, true, NN_ACT_PRELU, 0, false, 0, false},
+    {16, 16, 64, 128, true, 3, 1, 1, false, true, NN_ACT_PRELU, 0, false, 0, false},
+    {2, 2, 64, 128, true, 3, 1, 1, false, true, NN_ACT_PRELU, 0, false, 0, false},
+    {3, 3, 128, 128, true, 3, 1, 1, false, true, NN_ACT_PRELU, 0, false, 0, false},
+    {64, 64, 24, 24, true, 3, 1, 1, false, true, NN_ACT_RELU, 0, false, 0, false},
+    {32, 32, 28, 32, true, 3, 2, 1, false, true, NN_ACT_RELU, 0, false, 0, false},
     /* odd widths, masked channels, other windows, every activation */
-    {7, 13, 5, 7, true, 3, 1, 1, false, true, NN_ACT_NONE, 0, false},
-    {9, 21, 17, 33, true, 3, 2, 1, false, true, NN_ACT_RELU6, 0, false},
-    {11, 19, 40, 72, true, 5, 1, 1, false, false, NN_ACT_LEAKY, 0, false},
-    {6, 10, 3, 80, true, 3, 1, 1, false, false, NN_ACT_PRELU, 0, false},
-    {1, 1, 16, 16, true, 3, 1, 1, false, true, NN_ACT_PRELU, 0, false},
-    {5, 5, 16, 16, true, 2, 2, 1, false, true, NN_ACT_RELU, 0, false},
+    {7, 13, 5, 7, true, 3, 1, 1, false, true, NN_ACT_NONE, 0, false, 0, false},
+    {9, 21, 17, 33, true, 3, 2, 1, false, true, NN_ACT_RELU6, 0, false, 0, false},
+    {11, 19, 40, 72, true, 5, 1, 1, false, false, NN_ACT_LEAKY, 0, false, 0, false},
+    {6, 10, 3, 80, true, 3, 1, 1, false, false, NN_ACT_PRELU, 0, false, 0, false},
+    {1, 1, 16, 16, true, 3, 1, 1, false, true, NN_ACT_PRELU, 0, false, 0, false},
+    {5, 5, 16, 16, true, 2, 2, 1, false, true, NN_ACT_RELU, 0, false, 0, false},
     /* convs alone: 1x1, patch (window = stride), whole input */
-    {32, 32, 64, 32, false, 0, 1, 1, false, false, NN_ACT_PRELU, 0, false},
-    {13, 7, 5, 19, false, 0, 1, 1, false, true, NN_ACT_NONE, 0, false},
-    {32, 32, 64, 64, false, 0, 1, 2, false, false, NN_ACT_PRELU, 0, false},
-    {8, 12, 20, 40, false, 0, 1, 2, false, true, NN_ACT_RELU6, 0, false},
-    {3, 3, 32, 1404, false, 0, 1, 3, false, false, NN_ACT_NONE, 0, false},
-    {3, 3, 32, 1404, false, 0, 1, 3, false, false, NN_ACT_NONE, 0, true},
-    {2, 2, 128, 213, false, 0, 1, 1, true, true, NN_ACT_PRELU, 0, true},
-    {3, 3, 5, 21, false, 0, 1, 3, false, false, NN_ACT_RELU, 0, true},
-    {2, 2, 128, 213, false, 0, 1, 1, true, false, NN_ACT_NONE, 0, false},
-    {9, 9, 7, 9, false, 0, 1, 3, false, false, NN_ACT_LEAKY, 0, false},
+    {32, 32, 64, 32, false, 0, 1, 1, false, false, NN_ACT_PRELU, 0, false, 0, false},
+    {13, 7, 5, 19, false, 0, 1, 1, false, true, NN_ACT_NONE, 0, false, 0, false},
+    {32, 32, 64, 64, false, 0, 1, 2, false, false, NN_ACT_PRELU, 0, false, 0, false},
+    {8, 12, 20, 40, false, 0, 1, 2, false, true, NN_ACT_RELU6, 0, false, 0, false},
+    {3, 3, 32, 1404, false, 0, 1, 3, false, false, NN_ACT_NONE, 0, false, 0, false},
+    {3, 3, 32, 1404, false, 0, 1, 3, false, false, NN_ACT_NONE, 0, true, 0, false},
+    {2, 2, 128, 213, false, 0, 1, 1, true, true, NN_ACT_PRELU, 0, true, 0, false},
+    {3, 3, 5, 21, false, 0, 1, 3, false, false, NN_ACT_RELU, 0, true, 0, false},
+    {2, 2, 128, 213, false, 0, 1, 1, true, false, NN_ACT_NONE, 0, false, 0, false},
+    {9, 9, 7, 9, false, 0, 1, 3, false, false, NN_ACT_LEAKY, 0, false, 0, false},
     /* the pooled shortcut: FaceMesh's and BlazeFace's downsampling blocks,
      * Iris's (its source is not the block's input), odd channel counts */
-    {96, 96, 16, 32, true, 3, 2, 1, false, true, NN_ACT_PRELU, 16, false},
-    {6, 6, 128, 128, true, 3, 2, 1, false, true, NN_ACT_PRELU, 128, false},
-    {16, 16, 64, 128, true, 3, 1, 1, false, true, NN_ACT_PRELU, 64, false},
-    {64, 64, 24, 24, true, 3, 2, 1, false, true, NN_ACT_RELU, 24, false},
-    {10, 14, 12, 40, true, 3, 2, 1, false, true, NN_ACT_NONE, 21, false},
-    {8, 8, 32, 48, false, 0, 1, 1, false, true, NN_ACT_RELU, 17, false},
-    {8, 8, 32, 16, false, 0, 1, 2, false, true, NN_ACT_LEAKY, 16, false},
+    {96, 96, 16, 32, true, 3, 2, 1, false, true, NN_ACT_PRELU, 16, false, 0, false},
+    {6, 6, 128, 128, true, 3, 2, 1, false, true, NN_ACT_PRELU, 128, false, 0, false},
+    {16, 16, 64, 128, true, 3, 1, 1, false, true, NN_ACT_PRELU, 64, false, 0, false},
+    {64, 64, 24, 24, true, 3, 2, 1, false, true, NN_ACT_RELU, 24, false, 0, false},
+    {10, 14, 12, 40, true, 3, 2, 1, false, true, NN_ACT_NONE, 21, false, 0, false},
+    {8, 8, 32, 48, false, 0, 1, 1, false, true, NN_ACT_RELU, 17, false, 0, false},
+    {8, 8, 32, 16, false, 0, 1, 2, false, true, NN_ACT_LEAKY, 16, false, 0, false},
+    /* first convs: FaceMesh's, Iris's and BlazeFace's (SAME, stride 2),
+     * then padding on every side, an even window, VALID with stride 3 */
+    {192, 192, 3, 16, false, 0, 1, 3, false, false, NN_ACT_PRELU, 0, false, 2, true},
+    {64, 64, 3, 64, false, 0, 1, 3, false, false, NN_ACT_PRELU, 0, false, 2, true},
+    {128, 128, 3, 24, false, 0, 1, 5, false, false, NN_ACT_RELU, 0, false, 2, true},
+    {7, 9, 5, 19, false, 0, 1, 3, false, true, NN_ACT_NONE, 0, false, 1, true},
+    {10, 13, 4, 40, false, 0, 1, 4, false, false, NN_ACT_RELU6, 0, false, 3, true},
+    {8, 8, 16, 16, false, 0, 1, 3, false, false, NN_ACT_LEAKY, 0, false, 3, false},
 };
 
 static void test_matches_reference(void **state)
@@ -281,6 +309,10 @@ static void test_check_can_fail(void **state)
     assert_true(run_cfg(&CASES[18], false, true) > 100 * TOL_REL);
     assert_true(run_cfg(&CASES[19], false, true) > 100 * TOL_REL); /* float16 */
     assert_true(run_cfg(&CASES[24], false, true) > 100 * TOL_REL); /* pooled shortcut */
+    size_t first = 0; /* the first of the first convs (gathered windows) */
+    while (CASES[first].gs == 0)
+        first++;
+    assert_true(run_cfg(&CASES[first], false, true) > 100 * TOL_REL);
 }
 
 static void test_refusals(void **state)
@@ -288,7 +320,8 @@ static void test_refusals(void **state)
     (void)state;
     if (g_fast == NULL || !nn_block_cpu())
         skip();
-    const struct cfg t = {8, 8, 16, 16, true, 3, 1, 1, false, true, NN_ACT_PRELU, 0, false};
+    const struct cfg t = {8,     8,    16,           16, true,  3, 1,    1,
+                          false, true, NN_ACT_PRELU, 0,  false, 0, false};
     struct nn_block_desc d, bad;
     int32_t oh, ow;
     make_desc(&t, &d, &oh, &ow);
@@ -313,8 +346,15 @@ static void test_refusals(void **state)
     bad.pw.cin = 8; /* does not follow the depthwise step */
     assert_int_equal(nn_block_new(g_fast, &bad, w, NULL, w, NULL, &b), FA_ERR_ARG);
     bad = d;
-    bad.pw.kh = bad.pw.kw = bad.pw.stride = 3; /* 8 is not a multiple of 3 */
+    bad.pw.kh = bad.pw.kw = 3; /* a window after the depthwise step */
+    assert_int_equal(nn_block_new(g_fast, &bad, w, NULL, w, NULL, &b), FA_ERR_ARG);
     bad.has_dw = false;
+    bad.pw.stride = 4; /* a stride past the window skips pixels */
+    assert_int_equal(nn_block_new(g_fast, &bad, NULL, NULL, w, NULL, &b), FA_ERR_ARG);
+    bad.pw.stride = 1;
+    bad.pw.pad.l = 3; /* padding as wide as the window */
+    assert_int_equal(nn_block_new(g_fast, &bad, NULL, NULL, w, NULL, &b), FA_ERR_ARG);
+    bad.pw.pad.l = -1;
     assert_int_equal(nn_block_new(g_fast, &bad, NULL, NULL, w, NULL, &b), FA_ERR_ARG);
     bad = d;
     bad.res_pool = 3; /* only 2x2 pools */
