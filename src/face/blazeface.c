@@ -98,7 +98,13 @@ FACE_AVX512 static void input_row_simd(const uint8_t *row0, const uint8_t *row1,
         const uint8_t *pbr = row1 && ix1 >= 0 ? row1 + (size_t)ix1 * 3 : black;
         const __m128 v = face_lerp4(face_px_u8(ptl), face_px_u8(ptr), face_px_u8(pbl),
                                     face_px_u8(pbr), _mm256_set1_pd(cdx[c]), wy);
-        face_store3(o, _mm_sub_ps(_mm_div_ps(v, scale), one));
+        const __m128 r = _mm_sub_ps(_mm_div_ps(v, scale), one);
+        /* four lanes (the fourth lands on the next pixel, written next):
+         * masked stores are slow on some CPUs; not past the row's end */
+        if (c + 1 < BF_INPUT)
+            _mm_storeu_ps(o, r);
+        else
+            face_store3(o, r);
     }
 }
 #endif

@@ -170,18 +170,28 @@ static void crop_axis(double a, double b, int32_t n, int32_t out_n, struct axis 
                 const size_t a = (size_t)xx.lo * 3, b = (size_t)xx.hi * 3;                         \
                 v = face_lerp4(PX(r0 + a), PX(r0 + b), PX(r1 + a), PX(r1 + b),                     \
                                _mm256_set1_pd(xx.w), wy);                                          \
+                if (unit)                                                                          \
+                    v = _mm_div_ps(v, _mm_set1_ps(255.0f));                                        \
             }                                                                                      \
-            face_store3(orow + (size_t)x * 3, v);                                                  \
+            /* four lanes (the fourth, zero, lands on the next pixel, written                      \
+             * next): masked stores are slow on some CPUs; the last pixel                          \
+             * stops at the buffer's end */                                                        \
+            if (x + 1 < cw || y + 1 < ch)                                                          \
+                _mm_storeu_ps(orow + (size_t)x * 3, v);                                            \
+            else                                                                                   \
+                face_store3(orow + (size_t)x * 3, v);                                              \
         }                                                                                          \
     }
 
+/* unit: each value divided by 255 as it is stored (mesh_input()) */
 FACE_AVX512 static void crop_u8_simd(const uint8_t *src, int32_t wi, const struct axis *ys,
-                                     const struct axis *xs, int32_t ch, int32_t cw,
-                                     float *out){CROP_SIMD_BODY(uint8_t, face_px_u8)}
+                                     const struct axis *xs, int32_t ch, int32_t cw, float *out,
+                                     bool unit){CROP_SIMD_BODY(uint8_t, face_px_u8)}
 
 FACE_AVX512 static void crop_f32_simd(const float *src, int32_t wi, const struct axis *ys,
                                       const struct axis *xs, int32_t ch, int32_t cw, float *out)
 {
+    const bool unit = false;
     CROP_SIMD_BODY(float, face_px_f32)
 }
 
@@ -191,8 +201,10 @@ static bool crop_simd(void)
 }
 #endif
 
-void mesh_crop_resize_u8(const struct img *im, const float box[4], int32_t ch, int32_t cw,
-                         float *out)
+/* mesh_crop_resize_u8(), then each value / 255 when unit (in the same
+ * pass on the SIMD path: the same float division) */
+static void crop_u8(const struct img *im, const float box[4], int32_t ch, int32_t cw, float *out,
+                    bool unit)
 {
     const int32_t hi = im->h, wi = im->w;
     assert(ch <= CROP_MAX && cw <= CROP_MAX);
@@ -201,13 +213,22 @@ void mesh_crop_resize_u8(const struct img *im, const float box[4], int32_t ch, i
         struct axis ys[CROP_MAX], xs[CROP_MAX];
         crop_axis(box[0], box[2], hi, ch, ys);
         crop_axis(box[1], box[3], wi, cw, xs);
-        crop_u8_simd(im->rgb, wi, ys, xs, ch, cw, out);
+        crop_u8_simd(im->rgb, wi, ys, xs, ch, cw, out, unit);
         return;
     }
 #endif
 #define PIX_U8(r, c, k) ((double)im->rgb[((size_t)(r) * (size_t)wi + (size_t)(c)) * 3 + (k)])
     CROP_BODY(PIX_U8)
 #undef PIX_U8
+    if (unit)
+        for (size_t i = 0; i < (size_t)ch * cw * 3; i++)
+            out[i] = out[i] / 255.0f;
+}
+
+void mesh_crop_resize_u8(const struct img *im, const float box[4], int32_t ch, int32_t cw,
+                         float *out)
+{
+    crop_u8(im, box, ch, cw, out, false);
 }
 
 void mesh_crop_resize_f32(const float *src, int32_t hi, int32_t wi, const float box[4], int32_t ch,
@@ -233,9 +254,7 @@ void mesh_input(const struct img *im, const int32_t box[4], float *out)
     const double W = im->w, H = im->h;
     const float nb[4] = {(float)(box[1] / H), (float)(box[0] / W), (float)(box[3] / H),
                          (float)(box[2] / W)};
-    mesh_crop_resize_u8(im, nb, MESH_INPUT, MESH_INPUT, out);
-    for (size_t i = 0; i < (size_t)MESH_INPUT * MESH_INPUT * 3; i++)
-        out[i] = out[i] / 255.0f;
+    crop_u8(im, nb, MESH_INPUT, MESH_INPUT, out, true);
 }
 
 /* ----------------------------------------------------------------- network */

@@ -1,8 +1,10 @@
 /* Private to face/: AVX-512 helpers of the vectorised crops and resizes
  * (mesh.c, blazeface.c). One pixel's three channels travel in the low
- * lanes of a vector, read and written with masked loads and stores (three
- * values, never past the buffer); the arithmetic is the plain path's, op
- * for op, so the results are the same bit for bit. Callers check
+ * lanes of a vector, read with masked loads (three values, never past the
+ * buffer) and written four lanes at a time, the fourth overwritten by the
+ * next pixel (a masked store, only for a buffer's last pixel, is slow on
+ * some CPUs); the arithmetic is the plain path's, op for op, so the
+ * results are the same bit for bit. Callers check
  * fa_cpu_avx512() before calling any function marked FACE_AVX512. */
 #ifndef FA_FACE_SIMD_H
 #define FA_FACE_SIMD_H
