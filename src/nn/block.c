@@ -409,20 +409,37 @@ AVX512 INLINE void dw_row3_t(const struct nn_block *b, const float *x, int32_t y
         _Pragma("GCC unroll 8") for (int i = 0; i < N; i++, t += step) a[i] =                      \
             _mm512_fmadd_ps(LD(t), kv, a[i]);                                                      \
     } while (0)
+    /* stride 1: a window row's N + 2 input vectors are loaded once and
+     * serve three taps each (the same multiply-adds per column, in the
+     * same order) */
+#define ROW1(p, k)                                                                                 \
+    do {                                                                                           \
+        __m512 v[N + 2];                                                                           \
+        _Pragma("GCC unroll 10") for (int j = 0; j < N + 2; j++) v[j] = LD((p) + (size_t)j * c);   \
+        _Pragma("GCC unroll 3") for (int kx = 0; kx < 3; kx++)                                     \
+            _Pragma("GCC unroll 8") for (int i = 0; i < N; i++) a[i] =                             \
+                _mm512_fmadd_ps(v[i + kx], k[kx], a[i]);                                           \
+    } while (0)
 #define TAPS(N_)                                                                                   \
     do {                                                                                           \
         enum { N = N_ };                                                                           \
         __m512 a[N];                                                                               \
         _Pragma("GCC unroll 8") for (int i = 0; i < N; i++) a[i] = _mm512_setzero_ps();            \
-        TAP(p0, k0[0]);                                                                            \
-        TAP(p0 + c, k0[1]);                                                                        \
-        TAP(p0 + 2 * c, k0[2]);                                                                    \
-        TAP(p1, k1[0]);                                                                            \
-        TAP(p1 + c, k1[1]);                                                                        \
-        TAP(p1 + 2 * c, k1[2]);                                                                    \
-        TAP(p2, k2[0]);                                                                            \
-        TAP(p2 + c, k2[1]);                                                                        \
-        TAP(p2 + 2 * c, k2[2]);                                                                    \
+        if (S == 1) {                                                                              \
+            ROW1(p0, k0);                                                                          \
+            ROW1(p1, k1);                                                                          \
+            ROW1(p2, k2);                                                                          \
+        } else {                                                                                   \
+            TAP(p0, k0[0]);                                                                        \
+            TAP(p0 + c, k0[1]);                                                                    \
+            TAP(p0 + 2 * c, k0[2]);                                                                \
+            TAP(p1, k1[0]);                                                                        \
+            TAP(p1 + c, k1[1]);                                                                    \
+            TAP(p1 + 2 * c, k1[2]);                                                                \
+            TAP(p2, k2[0]);                                                                        \
+            TAP(p2 + c, k2[1]);                                                                    \
+            TAP(p2 + 2 * c, k2[2]);                                                                \
+        }                                                                                          \
         _Pragma("GCC unroll 8") for (int i = 0; i < N; i++)                                        \
             _mm512_store_ps(q + (size_t)i * cp, _mm512_add_ps(a[i], bias));                        \
         p0 += N * step, p1 += N * step, p2 += N * step, q += N * cp;                               \
@@ -435,6 +452,7 @@ AVX512 INLINE void dw_row3_t(const struct nn_block *b, const float *x, int32_t y
     for (; xo < x_hi; xo++)
         TAPS(1);
 #undef TAPS
+#undef ROW1
 #undef TAP
     for (xo = x_hi; xo < b->ow; xo++)
         EDGE(xo);
