@@ -512,17 +512,8 @@ enum { E_ANY = 0, E_PRELU_RES = 1, E_PRELU = 2 };
 
 /* The residual, the activation and the store of one output vector. */
 AVX512 INLINE void finish(const struct nn_block *b, __m512 acc, const float *res, float *out,
-                          int32_t c0, __mmask16 m, const int E)
+                          int32_t c0, __mmask16 m)
 {
-    if (E != E_ANY) {
-        acc = _mm512_add_ps(acc, _mm512_load_ps(b->pw_b + c0));
-        if (E == E_PRELU_RES)
-            acc = _mm512_add_ps(acc, _mm512_loadu_ps(res + c0));
-        const __mmask16 neg = _mm512_cmp_ps_mask(acc, _mm512_setzero_ps(), _CMP_LT_OQ);
-        _mm512_storeu_ps(out + c0,
-                         _mm512_mask_mul_ps(acc, neg, acc, _mm512_load_ps(b->slope + c0)));
-        return;
-    }
     const bool whole = m == (__mmask16)0xffff; /* masked memory ops cost more */
     acc = _mm512_add_ps(acc, _mm512_load_ps(b->pw_b + c0));
     if (res != NULL)
@@ -596,12 +587,32 @@ AVX512 INLINE void pw_tile(const struct nn_block *b, const float *in, const stru
             }
         }
     }
+    if (E != E_ANY) { /* the tile's biases and slopes stay in registers */
+        __m512 bv[MAX_V], sv[MAX_V];
+#pragma GCC unroll 4
+        for (int v = 0; v < V; v++) {
+            bv[v] = _mm512_load_ps(b->pw_b + c0 + v * LANES);
+            sv[v] = _mm512_load_ps(b->slope + c0 + v * LANES);
+        }
+#pragma GCC unroll 12
+        for (int p = 0; p < P; p++)
+#pragma GCC unroll 4
+            for (int v = 0; v < V; v++) {
+                const size_t at = (size_t)p * co + c0 + (size_t)v * LANES;
+                __m512 t = _mm512_add_ps(acc[p][v], bv[v]);
+                if (E == E_PRELU_RES)
+                    t = _mm512_add_ps(t, _mm512_loadu_ps(res + at));
+                const __mmask16 neg = _mm512_cmp_ps_mask(t, _mm512_setzero_ps(), _CMP_LT_OQ);
+                _mm512_storeu_ps(out + at, _mm512_mask_mul_ps(t, neg, t, sv[v]));
+            }
+        return;
+    }
 #pragma GCC unroll 12
     for (int p = 0; p < P; p++)
 #pragma GCC unroll 4
         for (int v = 0; v < V; v++)
             finish(b, acc[p][v], res != NULL ? res + (size_t)p * co : NULL, out + (size_t)p * co,
-                   c0 + v * LANES, tail_mask(c0 + v * LANES, co), E);
+                   c0 + v * LANES, tail_mask(c0 + v * LANES, co));
 }
 
 #define AT(ptr, p, stride) ((ptr) != NULL ? (ptr) + (size_t)(p) * (stride) : NULL)
@@ -835,7 +846,7 @@ AVX512 INLINE void gemv_tile(const struct nn_block *b, const float *in, const fl
     }
 #pragma GCC unroll 8
     for (int v = 0; v < V; v++)
-        finish(b, acc[v], res, out, c0 + v * LANES, tail_mask(c0 + v * LANES, b->d.pw.cout), E_ANY);
+        finish(b, acc[v], res, out, c0 + v * LANES, tail_mask(c0 + v * LANES, b->d.pw.cout));
 }
 
 AVX512 INLINE void gemv_h(const struct nn_block *b, const float *in, const float *res, float *out,
