@@ -48,6 +48,7 @@ struct nn_block {
                         the large heads stream from memory */
     float *pw_b;     /* [cop] */
     float *slope;    /* [cop] (PReLU) */
+    bool pooled;     /* the arrays live in a caller's pool (nn_block_pack) */
 };
 
 static int32_t round_up(int32_t n)
@@ -73,6 +74,10 @@ void nn_block_free(struct nn_block *b)
 {
     if (b == NULL)
         return;
+    if (b->pooled) {
+        fa_free(b);
+        return;
+    }
     fa_free_aligned(b->dw_w);
     fa_free_aligned(b->dw_b);
     fa_free_aligned(b->pw_w);
@@ -80,6 +85,55 @@ void nn_block_free(struct nn_block *b)
     fa_free_aligned(b->pw_b);
     fa_free_aligned(b->slope);
     fa_free(b);
+}
+
+/* The block's arrays, in the order a run reads them, with their sizes. */
+static void arrays(const struct nn_block *b, void ***ptr, size_t *bytes, int *n)
+{
+    const size_t taps = b->d.has_dw ? (size_t)b->d.dw.kh * b->d.dw.kw : 0;
+    struct nn_block *m = (struct nn_block *)b; /* pointers to its fields */
+    void **p[] = {(void **)&m->dw_w,  (void **)&m->dw_b, (void **)&m->pw_b,
+                  (void **)&m->slope, (void **)&m->pw_w, (void **)&m->pw_h};
+    const size_t sz[] = {taps * b->cp * sizeof(float),
+                         (size_t)b->cp * sizeof(float),
+                         (size_t)b->cop * sizeof(float),
+                         (size_t)b->cop * sizeof(float),
+                         (size_t)b->cin * b->cop * sizeof(float),
+                         (size_t)b->cin * b->cop * sizeof(uint16_t)};
+    *n = 0;
+    for (int i = 0; i < 6; i++)
+        if (*p[i] != NULL) {
+            ptr[*n] = p[i];
+            bytes[*n] = sz[i];
+            (*n)++;
+        }
+}
+
+size_t nn_block_pack_bytes(const struct nn_block *b)
+{
+    void **ptr[6];
+    size_t bytes[6], total = 0;
+    int n;
+    arrays(b, ptr, bytes, &n);
+    for (int i = 0; i < n; i++)
+        total += (bytes[i] + 63) / 64 * 64;
+    return total;
+}
+
+void nn_block_pack(struct nn_block *b, unsigned char *dst)
+{
+    void **ptr[6];
+    size_t bytes[6];
+    int n;
+    arrays(b, ptr, bytes, &n);
+    for (int i = 0; i < n; i++) {
+        memcpy(dst, *ptr[i], bytes[i]);
+        if (!b->pooled)
+            fa_free_aligned(*ptr[i]);
+        *ptr[i] = dst;
+        dst += (bytes[i] + 63) / 64 * 64;
+    }
+    b->pooled = true;
 }
 
 static bool dw_ok(const struct nn_conv_desc *dw)

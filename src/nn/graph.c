@@ -286,6 +286,7 @@ void nn_graph_free(struct nn_graph *g)
     }
     fa_free(g->outs);
     fa_free(g->steps);
+    fa_free_aligned(g->block_pool);
     nn_ctx_free(g->fold_ctx);
     nn_weights_fini(&g->weights);
     fa_free(g);
@@ -656,6 +657,30 @@ static enum fa_status fold(struct nn_graph *g, int32_t i, struct fa_errinfo *inf
     return FA_OK;
 }
 
+/* The fused blocks' weights moved into one allocation in run order: a run
+ * then reads them as one stream, which the hardware prefetchers follow
+ * from one layer into the next. Without memory for it they stay where
+ * they are. */
+static void pack_blocks(struct nn_graph *g)
+{
+    size_t total = 0;
+    for (int32_t s = 0; s < g->n_steps; s++) {
+        const struct gr_node *n = &g->nodes[g->steps[s]];
+        if (n->block != NULL)
+            total += nn_block_pack_bytes(n->block);
+    }
+    if (total == 0 || (g->block_pool = fa_malloc_aligned(total)) == NULL)
+        return;
+    unsigned char *at = g->block_pool;
+    for (int32_t s = 0; s < g->n_steps; s++) {
+        const struct gr_node *n = &g->nodes[g->steps[s]];
+        if (n->block != NULL) {
+            nn_block_pack(n->block, at);
+            at += nn_block_pack_bytes(n->block);
+        }
+    }
+}
+
 /* Release the weights nothing reads at run time (convolutions copied
  * theirs into the kernel layer). */
 static void drop_unused(struct nn_graph *g)
@@ -787,6 +812,7 @@ static enum fa_status build(const json_t *root, struct nn_weights *w, const stru
             g->macs += nn_block_macs(n->block);
     }
     drop_unused(g);
+    pack_blocks(g);
     nn_ctx_free(g->fold_ctx);
     g->fold_ctx = NULL;
     *out = g;

@@ -147,7 +147,8 @@ struct nn_graph {
     size_t n_outs;
     size_t arena_bytes;
     uint64_t macs;
-    struct nn_ctx *fold_ctx; /* load time only: for folding constants */
+    struct nn_ctx *fold_ctx;   /* load time only: for folding constants */
+    unsigned char *block_pool; /* the fused blocks' weights, in run order */
 };
 
 /* Where node `i`'s value is during run `r` (constants and the input

@@ -172,6 +172,13 @@ enum fa_status nn_block_new(const struct nn_backend *be, const struct nn_block_d
 void nn_block_free(struct nn_block *b);
 void nn_block_out_shape(const struct nn_block *b, int32_t *oh, int32_t *ow, int32_t *oc);
 uint64_t nn_block_macs(const struct nn_block *b);
+/* Bytes the block's weights take in a pool, and their move into one at
+ * dst (64-byte aligned, that many bytes): a graph puts all its blocks'
+ * weights in one run, in the order they are read, so that a run streams
+ * them from memory as one sequence. The pool must outlive the block; b's
+ * own arrays are freed. Runs on: any thread (load time). */
+size_t nn_block_pack_bytes(const struct nn_block *b);
+void nn_block_pack(struct nn_block *b, unsigned char *dst);
 /* x: the first stage's input; res (or NULL): [oh, ow, cout] (or the pool's
  * source, see res_pool); out: [oh, ow, cout]. out may be a plain res (each
  * value is read before it is written) but must not overlap x or any other

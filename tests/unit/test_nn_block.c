@@ -315,6 +315,56 @@ static void test_check_can_fail(void **state)
     assert_true(run_cfg(&CASES[first], false, true) > 100 * TOL_REL);
 }
 
+/* A block whose weights moved into a pool (as a graph packs them) gives
+ * the same output, bit for bit; the pool outlives it. */
+static void check_pack(const struct cfg *t)
+{
+    struct nn_block_desc d;
+    int32_t oh, ow;
+    make_desc(t, &d, &oh, &ow);
+    const size_t pw_n = (size_t)d.pw.kh * d.pw.kw * t->c * t->co, out_n = (size_t)oh * ow * t->co;
+    float *x = rnd_buf((size_t)t->h * t->w * t->c), *pww = rnd_buf(pw_n);
+    float *dww = t->dw ? rnd_buf((size_t)t->dk * t->dk * t->c) : NULL;
+    float *pwb = rnd_buf((size_t)t->co), *slopes = rnd_buf((size_t)t->co);
+    float *a = rnd_buf(out_n), *b2 = rnd_buf(out_n);
+    if (t->half)
+        for (size_t i = 0; i < pw_n; i++)
+            pww[i] = floorf(pww[i] * 1024.0f) / 1024.0f;
+    d.prelu = t->act == NN_ACT_PRELU ? slopes : NULL;
+    struct nn_block *b = NULL;
+    assert_int_equal(nn_block_new(g_fast, &d, dww, NULL, pww, pwb, &b), FA_OK);
+    assert_int_equal(nn_block_run(b, g_fast_ctx, x, NULL, a), FA_OK);
+    const size_t bytes = nn_block_pack_bytes(b);
+    assert_true(bytes >= pw_n * (t->half ? 2 : 4));
+    unsigned char *pool = fa_malloc_aligned(bytes);
+    assert_non_null(pool);
+    memset(pool, 0xff, bytes);
+    nn_block_pack(b, pool);
+    memset(pww, 0, pw_n * sizeof(float)); /* the block keeps its own copy */
+    assert_int_equal(nn_block_run(b, g_fast_ctx, x, NULL, b2), FA_OK);
+    assert_memory_equal(a, b2, out_n * sizeof(float));
+    nn_block_free(b);
+    fa_free_aligned(pool);
+    fa_free_aligned(x);
+    fa_free_aligned(pww);
+    fa_free_aligned(dww);
+    fa_free_aligned(pwb);
+    fa_free_aligned(slopes);
+    fa_free_aligned(a);
+    fa_free_aligned(b2);
+}
+
+static void test_pack(void **state)
+{
+    (void)state;
+    if (g_fast == NULL || !nn_block_cpu())
+        skip();
+    check_pack(&CASES[0]);  /* depthwise + 1x1, PReLU */
+    check_pack(&CASES[9]);  /* masked channels, stride 2 */
+    check_pack(&CASES[19]); /* float16 weights */
+    check_pack(&CASES[22]); /* one pixel, float32 */
+}
+
 static void test_refusals(void **state)
 {
     (void)state;
@@ -409,6 +459,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matches_reference),
         cmocka_unit_test(test_check_can_fail),
+        cmocka_unit_test(test_pack),
         cmocka_unit_test(test_refusals),
     };
     return cmocka_run_group_tests(tests, nn_fixture_setup, nn_fixture_teardown);
