@@ -1,12 +1,14 @@
 /* The residual block of MobileNet-style nets (BlazeFace, FaceMesh, Iris) as
  * one kernel: out = act(res + conv(dwconv(x) + b_dw) + b_pw), where the
- * depthwise stage and the residual are optional and conv is a 1x1 conv or a
- * "patch" conv whose window equals its stride (the nets' downsampling convs
- * and output heads). Run as separate oneDNN calls, each step streams a whole
- * tensor through L2 and pays a per-call cost that dominates the small
- * layers. Here the depthwise output (or the gathered patches) of a few rows
- * at a time stays in an L1 scratch, the conv reads it there, and the
- * residual and activation are applied before the one store. Hand-written
+ * depthwise stage and the residual are optional and conv is a 1x1 conv or,
+ * with no depthwise stage, a k x k conv (the nets' first convs, their
+ * downsampling "patch" convs whose window equals the stride, and the output
+ * heads). Run as separate oneDNN calls, each step streams a whole tensor
+ * through L2 and pays a per-call cost that dominates the small layers. Here
+ * the depthwise output of a few rows at a time stays in an L1 scratch, a
+ * k x k conv reads its windows where they lie (gathering only those that
+ * reach into the padding), and the residual and activation are applied
+ * before the one store. Hand-written
  * for AVX-512 (chosen at run time; without it the graph keeps the unfused
  * steps). Weights are repacked with channels padded to 16 lanes and zeros
  * in the padding, so partial vectors need masks only at the tensor's own

@@ -142,9 +142,10 @@ enum fa_status nn_dense_run(const struct nn_dense *d, struct nn_ctx *ctx, const 
 
 /* The fused residual block (nn/block.c, AVX-512 only): out = act(res + pw(dw(x))), where dw
  * (optional) is a depthwise conv with its bias and no activation, pw a conv
- * with its bias and no activation whose window equals its stride and needs
- * no padding (1x1 stride 1 after a dw), and res (optional, given at run
- * time) a tensor of the output's shape. */
+ * with its bias and no activation (1x1 stride 1 after a dw; without one, a
+ * square window with its stride at most the window and padding smaller
+ * than it), and res (optional, given at run time) a tensor of the output's
+ * shape. */
 struct nn_block_desc {
     bool has_dw;
     struct nn_conv_desc dw, pw;
