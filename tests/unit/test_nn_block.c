@@ -316,7 +316,8 @@ static void test_check_can_fail(void **state)
 }
 
 /* A block whose weights moved into a pool (as a graph packs them) gives
- * the same output, bit for bit; the pool outlives it. */
+ * the same output, bit for bit, and reads its weights there from then on;
+ * the pool outlives it. */
 static void check_pack(const struct cfg *t)
 {
     struct nn_block_desc d;
@@ -343,6 +344,9 @@ static void check_pack(const struct cfg *t)
     memset(pww, 0, pw_n * sizeof(float)); /* the block keeps its own copy */
     assert_int_equal(nn_block_run(b, g_fast_ctx, x, NULL, b2), FA_OK);
     assert_memory_equal(a, b2, out_n * sizeof(float));
+    memset(pool, 0, bytes); /* the block now reads the pool: its output changes */
+    assert_int_equal(nn_block_run(b, g_fast_ctx, x, NULL, b2), FA_OK);
+    assert_memory_not_equal(a, b2, out_n * sizeof(float));
     nn_block_free(b);
     fa_free_aligned(pool);
     fa_free_aligned(x);
